@@ -1,0 +1,1 @@
+"""Triton kernels of ucfast, shipped as the subpackage ucfast.kernels."""

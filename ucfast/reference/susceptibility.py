@@ -1,0 +1,37 @@
+"""Reference susceptibility: how far the model output moves from the original to each variant.
+
+logits are [V*B, K] with the original images first and then one block of B per variant, the
+order the variants op writes. Softmax is taken in float32 whatever the logits' dtype.
+"""
+from __future__ import annotations
+
+import torch
+
+SPACES = ("softmax", "logits")
+DISTANCES = ("l1", "l2", "kl")
+
+
+def susceptibility(logits: torch.Tensor, num_variants: int, space: str = "softmax", distance: str = "l1"):
+    """Per-sample score [B], per-variant distances [V-1, B] and prediction [B] (argmax of the original).
+
+    `num_variants` is V, counting the original. Distances: l1 = sum |p - q|, l2 = sqrt(sum (p - q)^2),
+    kl = KL(p || q) = sum p (log p - log q) with p the original (softmax space only).
+    """
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    if distance == "kl" and space != "softmax":
+        raise ValueError("distance='kl' compares probability distributions and needs space='softmax'")
+    rows, k = logits.shape
+    b = rows // num_variants
+    z = logits.float().reshape(num_variants, b, k)  # [V, B, K]
+    pred = z[0].argmax(dim=1)
+    if distance == "kl":
+        logp = torch.log_softmax(z, dim=2)
+        dist = (logp[0].exp() * (logp[0] - logp[1:])).sum(dim=2)
+    else:
+        out = torch.softmax(z, dim=2) if space == "softmax" else z
+        diff = out[0] - out[1:]  # [V-1, B, K]
+        dist = diff.abs().sum(dim=2) if distance == "l1" else diff.square().sum(dim=2).sqrt()
+    return dist.sum(dim=0), dist, pred

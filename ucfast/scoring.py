@@ -1,0 +1,197 @@
+"""`ucfast.score`: UltraClean susceptibility of every sample a loader yields."""
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import torch
+
+from . import ops
+from .images import as_tensor, check_images
+from .reference.susceptibility import DISTANCES, SPACES
+from .reference.variants import DENOISERS
+from .scores import Scores
+
+
+def _check_settings(denoisers, space, distance, amplify):
+    if isinstance(denoisers, str):
+        denoisers = (denoisers,)
+    denoisers = tuple(denoisers)
+    if not denoisers:
+        raise ValueError(f"denoisers must name at least one of {DENOISERS}, got an empty sequence")
+    for name in denoisers:
+        if name not in DENOISERS:
+            raise ValueError(f"unknown denoiser {name!r} in denoisers; expected names from {DENOISERS}")
+    if len(set(denoisers)) != len(denoisers):
+        raise ValueError(f"denoisers must not repeat a name, got {denoisers}")
+    if space not in SPACES:
+        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
+    if distance not in DISTANCES:
+        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
+    if distance == "kl" and space != "softmax":
+        raise ValueError("distance='kl' compares probability distributions and needs space='softmax'")
+    if isinstance(amplify, bool) or not isinstance(amplify, (int, float)) or not math.isfinite(amplify):
+        raise ValueError(f"amplify must be a finite number (1.0 is the paper's denoised image), got {amplify!r}")
+    return denoisers
+
+
+def _channel_stats(value, name: str, default: float) -> tuple[float, float, float]:
+    if value is None:
+        return (default,) * 3
+    values = tuple(float(v) for v in (value.tolist() if hasattr(value, "tolist") else value)) \
+        if isinstance(value, (Sequence, np.ndarray, torch.Tensor)) else (float(value),)
+    if len(values) == 1:
+        values = values * 3
+    if len(values) != 3:
+        raise ValueError(f"{name} must be one number or 3 (one per channel), got {len(values)} values")
+    if not all(math.isfinite(v) for v in values):
+        raise ValueError(f"{name} must be finite, got {values}")
+    if name == "std" and min(values) <= 0:
+        raise ValueError(f"std must be positive, got {values}")
+    return values
+
+
+def _unpack(batch, position: int):
+    """(images, labels, indices or None) from a tuple/list or a dict batch."""
+    if isinstance(batch, dict):
+        if "image" not in batch or "label" not in batch:
+            raise ValueError(f"dict batches need keys 'image' and 'label' (optional 'index'), got keys {sorted(batch)}")
+        return batch["image"], batch["label"], batch.get("index")
+    if isinstance(batch, (tuple, list)) and len(batch) in (2, 3):
+        return batch[0], batch[1], batch[2] if len(batch) == 3 else None
+    kind = f"a {type(batch).__name__} of length {len(batch)}" if isinstance(batch, (tuple, list)) else type(batch).__name__
+    raise ValueError(
+        f"batch {position}: the loader must yield (images, labels), (images, labels, indices) or dicts with"
+        f" 'image', 'label' and optional 'index'; got {kind}"
+    )
+
+
+def _as_ids(values, name: str, n: int, position: int) -> torch.Tensor:
+    t = as_tensor(values, name) if not isinstance(values, (list, tuple)) else torch.as_tensor(values)
+    t = t.reshape(-1)
+    if t.numel() != n:
+        raise ValueError(f"batch {position}: {name} has {t.numel()} entries but the batch has {n} images")
+    if t.dtype.is_floating_point or t.dtype == torch.bool:
+        raise TypeError(f"batch {position}: {name} must be integers, got dtype {t.dtype}")
+    return t.to(torch.int64)
+
+
+def _shuffles(loader) -> bool:
+    sampler = getattr(loader, "sampler", None)
+    return sampler is not None and not isinstance(sampler, torch.utils.data.SequentialSampler)
+
+
+def _model_dtype(model: torch.nn.Module) -> torch.dtype:
+    for p in model.parameters():
+        if p.dtype.is_floating_point:
+            return p.dtype
+    return torch.float32
+
+
+def _model_device(model: torch.nn.Module) -> torch.device:
+    for p in model.parameters():
+        return p.device
+    return torch.device("cpu")
+
+
+def score(
+    loader: Iterable,
+    model: torch.nn.Module,
+    *,
+    mean=None,
+    std=None,
+    denoisers: Sequence[str] = ("median", "nlm"),
+    space: str = "softmax",
+    distance: str = "l1",
+    amplify: float = 1.0,
+    device=None,
+    backend: str = "auto",
+    progress: bool = True,
+) -> Scores:
+    """Score every sample of `loader` by how far `model`'s output moves under denoising.
+
+    The loader yields un-normalised images (uint8 0..255 or float 0..1; N x 3 x H x W or grey) with
+    labels and, optionally, dataset indices; `mean`/`std` are the normalisation the model expects
+    (in 0..1 units). The score of a sample is the sum over denoisers of distance(f(x), f(v)), where
+    v = x + amplify * (D(x) - x) and f is the softmax (or the logits). One model forward per batch
+    covers the original and all variants. Returns `Scores` sorted by dataset position.
+    """
+    denoisers = _check_settings(denoisers, space, distance, amplify)
+    mean3 = _channel_stats(mean, "mean", 0.0)
+    std3 = _channel_stats(std, "std", 1.0)
+    if not isinstance(model, torch.nn.Module) and not callable(model):
+        raise TypeError(f"model must be a torch.nn.Module or callable, got {type(model).__name__}")
+    device = torch.device(device) if device is not None else (
+        _model_device(model) if isinstance(model, torch.nn.Module) else torch.device("cpu"))
+    dtype = _model_dtype(model) if isinstance(model, torch.nn.Module) else torch.float32
+    num_variants = 1 + len(denoisers)
+    names = ",".join(denoisers)
+    shuffled = _shuffles(loader)
+
+    totals, dists, preds, labels, indices = [], [], [], [], []
+    seen = 0
+    was_training = model.training if isinstance(model, torch.nn.Module) else None
+    if was_training is not None:
+        model.eval()
+    batches = loader
+    if progress:
+        from tqdm.auto import tqdm
+
+        batches = tqdm(loader, desc="ucfast score", unit="batch")
+    try:
+        with torch.inference_mode():
+            for position, batch in enumerate(batches):
+                images, label, index = _unpack(batch, position)
+                images = check_images(images, f"batch {position} images")
+                b = images.shape[0]
+                label = _as_ids(label, "labels", b, position)
+                if index is None:
+                    if shuffled:
+                        raise ValueError(
+                            "the loader shuffles (its sampler is not sequential) but yields no dataset indices,"
+                            " so scores cannot be aligned with dataset positions; yield (images, labels, indices)"
+                            " or dicts with an 'index' key (wrap the dataset with ucfast.data.WithIndex),"
+                            " or use shuffle=False"
+                        )
+                    index = torch.arange(seen, seen + b)
+                index = _as_ids(index, "indices", b, position)
+                seen += b
+                if b == 0:
+                    continue
+                x = images.to(device, non_blocking=True)
+                inputs = ops.variants(x, names, float(amplify), list(mean3), list(std3), dtype, False, backend)
+                logits = model(inputs)
+                if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != num_variants * b:
+                    got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
+                    raise ValueError(
+                        f"model output must be logits of shape [B, K] = [{num_variants * b}, K] for a batch of"
+                        f" {b} images x {num_variants} variants, got {got}"
+                    )
+                total, dist, pred = ops.susceptibility(logits, num_variants, space, distance, backend)
+                totals.append(total.cpu())
+                dists.append(dist.cpu())
+                preds.append(pred.cpu())
+                labels.append(label)
+                indices.append(index)
+    finally:
+        if was_training is not None:
+            model.train(was_training)
+    if not totals:
+        raise ValueError("the loader yielded no samples (empty dataset or every batch empty)")
+
+    index = torch.cat(indices).numpy()
+    order = np.argsort(index, kind="stable")
+    index = index[order]
+    if index.size > 1 and (dup := np.flatnonzero(index[1:] == index[:-1])).size:
+        raise ValueError(f"the loader yielded dataset index {int(index[dup[0]])} more than once")
+    dist = torch.cat(dists, 1).numpy()[:, order]
+    return Scores(
+        total=torch.cat(totals).numpy()[order],
+        components={name: dist[i] for i, name in enumerate(denoisers)},
+        pred=torch.cat(preds).numpy()[order],
+        label=torch.cat(labels).numpy()[order],
+        index=index,
+        settings={"denoisers": list(denoisers), "space": space, "distance": distance, "amplify": float(amplify),
+                  "mean": list(mean3), "std": list(std3), "backend": backend},
+    )

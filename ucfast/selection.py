@@ -1,0 +1,95 @@
+"""`ucfast.select`: which samples to remove, from their scores."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from .scores import Scores
+
+
+@dataclass
+class Selection:
+    """The outcome of a selection over the scored samples.
+
+    removed and kept are dataset positions (ascending). values are the numbers that were ranked
+    (the scores, or per-class normalised scores), aligned with index. threshold is the given one,
+    or for a ratio the smallest removed value (inf when nothing was removed).
+    """
+
+    removed: np.ndarray  # [R] int64
+    kept: np.ndarray  # [N - R] int64
+    threshold: float
+    values: np.ndarray  # [N] float64
+    index: np.ndarray  # [N] int64
+    label: np.ndarray  # [N] int64
+    removed_mask: np.ndarray  # [N] bool, aligned with index
+    method: str
+
+    def __repr__(self) -> str:
+        return (f"Selection(method={self.method!r}, removed={self.removed.size}, kept={self.kept.size},"
+                f" threshold={self.threshold:.6g})")
+
+
+def _per_class_values(total: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """Robust z-score within each label class: (s - median) / (1.4826 * MAD), MAD floored at 1e-12."""
+    values = np.empty_like(total)
+    for c in np.unique(label):
+        m = label == c
+        s = total[m]
+        med = np.median(s)
+        mad = max(1.4826 * float(np.median(np.abs(s - med))), 1e-12)
+        values[m] = (s - med) / mad
+    return values
+
+
+def select(scores: Scores, *, ratio: float | None = None, threshold: float | None = None,
+           classes=None, per_class: bool = False) -> Selection:
+    """Remove the most susceptible samples.
+
+    ratio: remove the top floor(ratio * M) of the M candidates (the authors' rule);
+    threshold: remove every candidate whose value is >= threshold. Give exactly one.
+    classes: only samples whose label is in `classes` are candidates ("poisoned class known").
+    per_class: rank robust per-class z-scores instead of raw scores, so classes whose samples
+    are all more susceptible do not take the whole budget.
+    """
+    if not isinstance(scores, Scores):
+        raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
+    if (ratio is None) == (threshold is None):
+        raise ValueError(f"give exactly one of ratio or threshold, got ratio={ratio!r}, threshold={threshold!r}")
+    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1):
+        raise ValueError(f"ratio must be a fraction in (0, 1), got {ratio!r}")
+    if threshold is not None and (not isinstance(threshold, (int, float)) or math.isnan(threshold)):
+        raise ValueError(f"threshold must be a number, got {threshold!r}")
+    total = scores.total.astype(np.float64)
+    values = _per_class_values(total, scores.label) if per_class else total
+    candidate = np.ones(len(total), dtype=bool)
+    if classes is not None:
+        wanted = np.asarray(list(classes) if not isinstance(classes, int) else [classes], dtype=np.int64)
+        missing = np.setdiff1d(wanted, scores.label)
+        if missing.size:
+            raise ValueError(f"classes {missing.tolist()} do not occur among the scored labels {np.unique(scores.label).tolist()}")
+        candidate = np.isin(scores.label, wanted)
+    cand_pos = np.flatnonzero(candidate)
+    if ratio is not None:
+        k = int(math.floor(ratio * cand_pos.size))
+        # Highest values first; ties broken by dataset position so the result is deterministic.
+        order = np.lexsort((scores.index[cand_pos], -values[cand_pos]))
+        chosen = cand_pos[order[:k]]
+        thr = float(values[chosen].min()) if k else math.inf
+        removed_mask = np.zeros(len(total), dtype=bool)
+        removed_mask[chosen] = True
+        method = f"ratio={ratio}"
+    else:
+        thr = float(threshold)
+        removed_mask = candidate & (values >= thr)
+        method = f"threshold={thr}"
+    if per_class:
+        method += ", per_class"
+    if classes is not None:
+        method += f", classes={sorted(set(int(c) for c in np.atleast_1d(classes)))}"
+    return Selection(
+        removed=scores.index[removed_mask], kept=scores.index[~removed_mask], threshold=thr,
+        values=values, index=scores.index, label=scores.label, removed_mask=removed_mask, method=method,
+    )
