@@ -34,7 +34,7 @@ def authors_scores(images_nchw: torch.Tensor, model: torch.nn.Module, mean, std,
 
     def out(img_hwc: np.ndarray) -> torch.Tensor:
         x = torch.from_numpy(img_hwc).permute(2, 0, 1).unsqueeze(0).float() / 255.0
-        logits = model((x - m) / s)[0]
+        logits = model((x - m) / s)[0].double()  # double after the model: the oracle's own rounding stays small
         return torch.softmax(logits, 0) if space == "softmax" else logits
 
     was_training = model.training

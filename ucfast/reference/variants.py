@@ -45,7 +45,7 @@ def variants(
     outs = [x]
     for name in denoisers:
         d = denoise(name, pixels).float() / 255.0
-        outs.append(x + amplify * (d - x))
+        outs.append(torch.lerp(x, d, amplify))  # exactly d when amplify == 1
     v = torch.cat(outs, 0)  # [V*B, 3, H, W]
     m = torch.tensor(mean, dtype=torch.float32, device=v.device).view(1, 3, 1, 1)
     s = torch.tensor(std, dtype=torch.float32, device=v.device).view(1, 3, 1, 1)
