@@ -10,6 +10,7 @@ import torch
 
 from . import ops
 from .images import check_images, from_uint8_like, to_uint8
+from .reference.nlm import check_nlm_args
 
 
 def _run(images, op, *args) -> torch.Tensor:
@@ -32,8 +33,6 @@ def median(images, *, k: int | None = None, backend: str = "auto") -> torch.Tens
 def nlm(images, *, h: float = 5.0, h_color: float = 5.0, template: int = 7, search: int = 13,
         backend: str = "auto") -> torch.Tensor:
     """`cv2.fastNlMeansDenoisingColored(img, None, h, h_color, template, search)`, exactly."""
-    from .reference.nlm import check_nlm_args
-
     check_nlm_args(h, h_color, template, search)
     return _run(images, ops.nlm, float(h), float(h_color), template, search, backend)
 
