@@ -13,6 +13,7 @@ import torch
 from ..images import to_uint8, to_unit
 from .bitdepth import bitdepth
 from .median import median
+from .nlm import nlm
 
 DENOISERS = ("median", "nlm", "bitdepth")
 
@@ -22,8 +23,6 @@ def denoise(name: str, pixels: torch.Tensor) -> torch.Tensor:
     if name == "median":
         return median(pixels)
     if name == "nlm":
-        from .nlm import nlm
-
         return nlm(pixels)
     if name == "bitdepth":
         return bitdepth(pixels)
