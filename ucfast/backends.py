@@ -26,16 +26,20 @@ class BackendUnavailable(RuntimeError):
 class Impl:
     fn: Callable
     reasons: Callable[..., list[str]]
+    device_reasons: Callable[[torch.device], list[str]]
 
 
 _REGISTRY: dict[str, dict[str, Impl]] = {}
 
 
-def register(op: str, backend: str, fn: Callable, reasons: Callable[..., list[str]] | None = None) -> None:
-    """Register `fn` as `backend`'s implementation of `op`; `reasons(*args)` lists why it cannot run."""
+def register(op: str, backend: str, fn: Callable, reasons: Callable[..., list[str]] | None = None,
+             device_reasons: Callable[[torch.device], list[str]] | None = None) -> None:
+    """Register `fn` as `backend`'s implementation of `op`. `reasons(device, *args)` lists why it cannot
+    run on these inputs; `device_reasons(device)` why it cannot run on that device whatever the inputs."""
     if backend not in NAMES or backend == "auto":
         raise ValueError(f"backend must be one of {NAMES[1:]}, got {backend!r}")
-    _REGISTRY.setdefault(op, {})[backend] = Impl(fn, reasons or (lambda *a, **k: []))
+    _REGISTRY.setdefault(op, {})[backend] = Impl(fn, reasons or (lambda *a, **k: []),
+                                                 device_reasons or (lambda device: []))
 
 
 def requested(backend: str) -> str:
@@ -71,9 +75,15 @@ def resolve(op: str, backend: str, device: torch.device, *args, **kwargs) -> tup
 
 
 def available(op: str, device: torch.device, *args, **kwargs) -> dict[str, list[str]]:
-    """For every backend name, why it cannot run `op` here (empty list: it can)."""
+    """For every backend name, why it cannot run `op` on `device` (empty list: it can): on these inputs
+    when they are given, otherwise whatever the inputs."""
     out = {}
     for name in NAMES[1:]:
         impl = _REGISTRY.get(op, {}).get(name)
-        out[name] = [f"no {name} implementation of {op} is installed"] if impl is None else impl.reasons(device, *args, **kwargs)
+        if impl is None:
+            out[name] = [f"no {name} implementation of {op} is installed"]
+        elif args or kwargs:
+            out[name] = impl.reasons(device, *args, **kwargs)
+        else:
+            out[name] = impl.device_reasons(device)
     return out

@@ -1,0 +1,181 @@
+// ucfast._cuda: the CUDA kernels as a Python module. Arguments are raw device pointers
+// (tensor.data_ptr()), sizes, element strides, the device index and the CUDA stream
+// (torch.cuda.current_stream().cuda_stream); the Python side (ucfast/compiled.py) validates
+// tensors and owns the torch integration. The CUDA runtime is linked statically and the module
+// imports without a driver or a GPU: device_count() is then 0.
+#include <cuda_runtime.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "cuda/check.h"
+#include "cuda/ops.h"
+
+namespace py = pybind11;
+using ucfast::DType;
+using ucfast::Strides4;
+
+namespace {
+
+using Ptr = std::uintptr_t;
+using StrideList = std::array<int64_t, 4>;
+
+template <typename T>
+T* ptr(Ptr p) {
+  return reinterpret_cast<T*>(p);
+}
+
+Strides4 strides(const StrideList& s) { return {s[0], s[1], s[2], s[3]}; }
+
+cudaStream_t stream_of(Ptr s) { return reinterpret_cast<cudaStream_t>(s); }
+
+// Makes `device` current for the scope of a launch and restores the previous device.
+class DeviceGuard {
+ public:
+  explicit DeviceGuard(int device) {
+    UCFAST_CUDA_CHECK(cudaGetDevice(&previous_));
+    if (previous_ != device) UCFAST_CUDA_CHECK(cudaSetDevice(device));
+  }
+  ~DeviceGuard() { cudaSetDevice(previous_); }
+  DeviceGuard(const DeviceGuard&) = delete;
+  DeviceGuard& operator=(const DeviceGuard&) = delete;
+
+ private:
+  int previous_ = 0;
+};
+
+int device_count() {
+  int count = 0;
+  if (cudaGetDeviceCount(&count) != cudaSuccess) {
+    cudaGetLastError();  // clear the sticky "no driver / no device" error
+    return 0;
+  }
+  return count;
+}
+
+py::dict build_info() {
+  py::dict info;
+  info["archs"] = std::string(UCFAST_CUDA_ARCHS);
+  info["cuda_version"] = std::string(UCFAST_CUDA_VERSION);
+  int runtime = 0, driver = 0;
+  cudaRuntimeGetVersion(&runtime);
+  if (cudaDriverGetVersion(&driver) != cudaSuccess) cudaGetLastError();
+  info["runtime_version"] = runtime;
+  info["driver_version"] = driver;
+  info["device_count"] = device_count();
+#if defined(__GNUC__)
+  info["host_compiler"] = std::string("gcc ") + __VERSION__;
+#endif
+  return info;
+}
+
+ucfast::LabTables lab_tables(const std::array<Ptr, 6>& t) {
+  return {ptr<const int32_t>(t[0]), ptr<const int32_t>(t[1]), ptr<const int32_t>(t[2]),
+          ptr<const int32_t>(t[3]), ptr<const int32_t>(t[4]), ptr<const int32_t>(t[5])};
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_cuda, m) {
+  m.doc() = "ucfast CUDA kernels; called through ucfast.compiled";
+  m.def("device_count", &device_count, "CUDA devices visible to this module (0 without a driver)");
+  m.def("build_info", &build_info, "CUDA architectures and versions of this build");
+
+  m.def(
+      "median",
+      [](Ptr src, const StrideList& s, Ptr dst, int64_t n, int64_t h, int64_t w, int device, Ptr stream) {
+        py::gil_scoped_release nogil;
+        DeviceGuard guard(device);
+        ucfast::cuda::median(ptr<const uint8_t>(src), strides(s), ptr<uint8_t>(dst), n, h, w, stream_of(stream));
+      },
+      py::arg("src"), py::arg("src_strides"), py::arg("dst"), py::arg("n"), py::arg("h"), py::arg("w"),
+      py::arg("device"), py::arg("stream"));
+
+  m.def(
+      "median_kxk",
+      [](Ptr src, const StrideList& s, Ptr dst, int64_t n, int64_t h, int64_t w, int k, Ptr rows, Ptr cols,
+         int device, Ptr stream) {
+        py::gil_scoped_release nogil;
+        DeviceGuard guard(device);
+        ucfast::cuda::median_kxk(ptr<const uint8_t>(src), strides(s), ptr<uint8_t>(dst), n, h, w, k,
+                                 ptr<const int32_t>(rows), ptr<const int32_t>(cols), stream_of(stream));
+      },
+      py::arg("src"), py::arg("src_strides"), py::arg("dst"), py::arg("n"), py::arg("h"), py::arg("w"), py::arg("k"),
+      py::arg("rows"), py::arg("cols"), py::arg("device"), py::arg("stream"));
+
+  m.def(
+      "lookup",
+      [](Ptr src, const StrideList& s, Ptr dst, int64_t n, int64_t h, int64_t w, Ptr table, int device, Ptr stream) {
+        py::gil_scoped_release nogil;
+        DeviceGuard guard(device);
+        ucfast::cuda::lookup(ptr<const uint8_t>(src), strides(s), ptr<uint8_t>(dst), n, h, w,
+                             ptr<const uint8_t>(table), stream_of(stream));
+      },
+      py::arg("src"), py::arg("src_strides"), py::arg("dst"), py::arg("n"), py::arg("h"), py::arg("w"),
+      py::arg("table"), py::arg("device"), py::arg("stream"));
+
+  m.def(
+      "nlm",
+      [](Ptr src, const StrideList& s, Ptr dst, int64_t n, int64_t h, int64_t w, const std::array<Ptr, 6>& lab,
+         Ptr weights_l, int64_t len_l, Ptr weights_ab, int64_t len_ab, int shift, int template_size,
+         int search_size, Ptr rows, Ptr cols, Ptr scratch, int device, Ptr stream) {
+        ucfast::cuda::NlmParams p{lab_tables(lab), ptr<const int32_t>(weights_l), len_l,
+                                  ptr<const int32_t>(weights_ab), len_ab, shift, template_size, search_size,
+                                  ptr<const int32_t>(rows), ptr<const int32_t>(cols)};
+        py::gil_scoped_release nogil;
+        DeviceGuard guard(device);
+        ucfast::cuda::nlm(ptr<const uint8_t>(src), strides(s), ptr<uint8_t>(dst), ptr<uint8_t>(scratch), n, h, w, p,
+                          stream_of(stream));
+      },
+      py::arg("src"), py::arg("src_strides"), py::arg("dst"), py::arg("n"), py::arg("h"), py::arg("w"),
+      py::arg("lab_tables"), py::arg("weights_l"), py::arg("len_l"), py::arg("weights_ab"), py::arg("len_ab"),
+      py::arg("shift"), py::arg("template_size"), py::arg("search_size"), py::arg("rows"), py::arg("cols"),
+      py::arg("scratch"), py::arg("device"), py::arg("stream"));
+
+  m.def(
+      "variants",
+      [](Ptr x, int x_type, const StrideList& xs, const std::vector<Ptr>& denoised, Ptr out, int out_type,
+         const StrideList& os, int64_t b, int64_t h, int64_t w, float amplify, const std::array<float, 3>& mean,
+         const std::array<float, 3>& std_, int device, Ptr stream) {
+        ucfast::cuda::VariantsArgs a;
+        a.x = ptr<const void>(x);
+        a.x_type = static_cast<DType>(x_type);
+        a.xs = strides(xs);
+        for (Ptr d : denoised) a.denoised.push_back(ptr<const uint8_t>(d));
+        a.out = ptr<void>(out);
+        a.out_type = static_cast<DType>(out_type);
+        a.os = strides(os);
+        a.b = b;
+        a.h = h;
+        a.w = w;
+        a.amplify = amplify;
+        for (int c = 0; c < 3; ++c) {
+          a.mean[c] = mean[c];
+          a.std[c] = std_[c];
+        }
+        py::gil_scoped_release nogil;
+        DeviceGuard guard(device);
+        ucfast::cuda::variants(a, stream_of(stream));
+      },
+      py::arg("x"), py::arg("x_type"), py::arg("x_strides"), py::arg("denoised"), py::arg("out"),
+      py::arg("out_type"), py::arg("out_strides"), py::arg("b"), py::arg("h"), py::arg("w"), py::arg("amplify"),
+      py::arg("mean"), py::arg("std"), py::arg("device"), py::arg("stream"));
+
+  m.def(
+      "susceptibility",
+      [](Ptr logits, int dtype, int64_t row_stride, int64_t v, int64_t b, int64_t k, int space, int distance,
+         Ptr total, Ptr dist, Ptr pred, int device, Ptr stream) {
+        py::gil_scoped_release nogil;
+        DeviceGuard guard(device);
+        ucfast::cuda::susceptibility(ptr<const void>(logits), static_cast<DType>(dtype), row_stride, v, b, k, space,
+                                     distance, ptr<float>(total), ptr<float>(dist), ptr<int64_t>(pred),
+                                     stream_of(stream));
+      },
+      py::arg("logits"), py::arg("dtype"), py::arg("row_stride"), py::arg("v"), py::arg("b"), py::arg("k"),
+      py::arg("space"), py::arg("distance"), py::arg("total"), py::arg("dist"), py::arg("pred"), py::arg("device"),
+      py::arg("stream"));
+}
