@@ -6,7 +6,10 @@ import importlib
 import sys
 
 # Sub-command name -> module with `add_parser(subparsers)` that sets `func(args) -> int`.
-COMMANDS = {}
+COMMANDS = {
+    "sanitize": "ucfast.cli_sanitize",
+    "demo": "ucfast.cli_demo",
+}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,16 @@
+"""`ucfast.sanitize`: UltraClean over a whole dataset, streaming, resumable and distributed.
+
+    pipeline     the `sanitize` entry point: validate, open data and model, score, merge, report
+    sources      ImageFolder trees, WebDataset tar shards, .npz arrays as position-addressed sources
+    model        architecture + weights_only state dict, TorchScript, torch.export, or a module
+    engine       DataLoader -> device -> ucfast.scoring.score_batch -> chunk buffers
+    job          the output folder: job.json, atomic chunk commits, resume checks, the lock
+    distributed  torchrun: process group, deterministic shares, failures reported by rank
+    select       top-ratio / threshold / per-class selection over memory-mapped scores
+    report       scores.npy and friends, manifests, report.json, run.json, histogram.png
+"""
+from .distributed import RankFailed
+from .job import JobLocked, JobMismatch
+from .pipeline import SanitizeResult, sanitize
+
+__all__ = ["sanitize", "SanitizeResult", "JobMismatch", "JobLocked", "RankFailed"]

@@ -1,0 +1,302 @@
+"""`ucfast.sanitize`: score a whole dataset with a suspect model and write what to remove."""
+from __future__ import annotations
+
+import importlib
+import math
+import os
+import platform
+import socket
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .. import backends
+from ..data.folder import check_size
+from ..scoring import channel_stats, check_settings
+from . import distributed, engine, report
+from .job import JobDir
+from .model import load_model, module_info
+from .select import check as check_selection
+from .select import select
+from .sources import open_source
+
+
+@dataclass
+class SanitizeResult:
+    """What a sanitize run wrote: `out` holds the files; report and run are report.json and run.json."""
+
+    out: str
+    report: dict
+    run: dict
+
+    def _load(self, name: str) -> np.ndarray:
+        return np.load(os.path.join(self.out, name), mmap_mode="r")
+
+    @property
+    def scores(self) -> np.ndarray:
+        """[N] float32 in dataset order (NaN: unreadable), memory-mapped."""
+        return self._load("scores.npy")
+
+    @property
+    def status(self) -> np.ndarray:
+        """[N] uint8: 0 kept, 1 removed, 2 unreadable, memory-mapped."""
+        return self._load("status.npy")
+
+    @property
+    def removed(self) -> np.ndarray:
+        """Dataset positions of the removed samples, ascending."""
+        return np.flatnonzero(self.status == 1)
+
+    def __repr__(self) -> str:
+        c = self.report["counts"]
+        return (f"SanitizeResult(out={self.out!r}, samples={c['samples']}, removed={c['removed']},"
+                f" unreadable={c['unreadable']})")
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _device(device) -> torch.device:
+    if device is None or device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda", distributed.local_rank())
+        return torch.device("cpu")
+    device = torch.device(device)
+    if device.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r} was asked for, but CUDA is not available here")
+        if device.index is None:
+            device = torch.device("cuda", distributed.local_rank())
+    return device
+
+
+def _train_mode(module: torch.nn.Module, training: bool) -> None:
+    try:
+        module.train(training)
+    except NotImplementedError:  # torch.export modules have no train/eval switch
+        pass
+
+
+def _device_kind(device: torch.device) -> str:
+    return f"cuda:{torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
+
+
+def sanitize(
+    data,
+    *,
+    out,
+    arch: str | None = None,
+    checkpoint=None,
+    model: torch.nn.Module | None = None,
+    num_classes: int | None = None,
+    ratio: float | None = None,
+    threshold: float | None = None,
+    per_class: bool = False,
+    classes=None,
+    format: str | None = None,
+    mean=None,
+    std=None,
+    resize: int | None = None,
+    crop: int | None = None,
+    denoisers=("median", "nlm"),
+    space: str = "softmax",
+    distance: str = "l1",
+    amplify: float = 1.0,
+    batch_size: int = 64,
+    chunk_size: int | None = None,
+    workers: int | None = None,
+    device=None,
+    precision: str = "auto",
+    channels_last: bool | None = None,
+    compile: bool = False,
+    cuda_graphs: bool = False,
+    gpu_decode: bool = False,
+    on_error: str = "raise",
+    backend: str = "auto",
+    progress: bool = True,
+    profile: bool = False,
+) -> SanitizeResult:
+    """Score every sample of `data` with the suspect model, remove the most susceptible, write `out`.
+
+    data: an ImageFolder tree, WebDataset-style tar shards (folder, glob, {a..b} range or list) or an
+    .npz (`format` forces one of "folder", "shards", "npz"). The model: `arch` + `checkpoint` (a
+    state dict, loaded with weights_only=True), a TorchScript or torch.export `checkpoint`, or a
+    `model` module. mean/std: the model's normalisation (0..1 units). ratio | threshold (| neither:
+    score only), per_class and classes follow `ucfast.select`. resize/crop: shorter side, then a
+    centre crop. The run commits chunks of `chunk_size` positions to OUT/.ucfast; the same call
+    after a crash resumes and gives byte-identical files. Under torchrun every rank scores its share.
+    """
+    denoisers = check_settings(denoisers, space, distance, amplify)
+    mean3, std3 = channel_stats(mean, "mean", 0.0), channel_stats(std, "std", 1.0)
+    check_selection(ratio, threshold)
+    backends.requested(backend)
+    resize, crop = check_size(resize, "resize"), check_size(crop, "crop")
+    batch_size = _positive_int(batch_size, "batch_size")
+    chunk_size = _positive_int(chunk_size, "chunk_size") if chunk_size is not None else batch_size * 64
+    if precision not in engine.PRECISIONS:
+        raise ValueError(f"precision must be one of {engine.PRECISIONS}, got {precision!r}")
+    if model is not None and (checkpoint is not None or arch is not None):
+        raise ValueError("give either model= (a module) or arch=/checkpoint=, not both")
+    if model is None and checkpoint is None:
+        raise ValueError("no model: give checkpoint= (with arch= for a state dict), or model=")
+    if on_error not in ("raise", "skip"):
+        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+    dev = _device(device)
+    precision = ("bf16" if dev.type == "cuda" else "fp32") if precision == "auto" else precision
+    channels_last = dev.type == "cuda" if channels_last is None else bool(channels_last)
+    if cuda_graphs and dev.type != "cuda":
+        raise ValueError("cuda_graphs needs a CUDA device")
+    if gpu_decode:
+        if dev.type != "cuda":
+            raise ValueError("gpu_decode needs a CUDA device")
+        try:
+            importlib.import_module("torchvision.io")
+        except Exception as e:
+            raise ValueError(f"gpu_decode needs torchvision.io, which does not import here ({e})") from None
+    if workers is None:
+        per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
+        workers = min(8, max(0, (os.cpu_count() or 1) // per_node - 1))
+    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
+        raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
+
+    started = time.time()
+    ctx = distributed.setup(dev)
+    job = JobDir(out)
+    try:
+        distributed.on_rank0(ctx, job.create)
+        source = distributed.rank0_first(ctx, lambda: open_source(
+            data, format=format, resize=resize, crop=crop, on_error=on_error, decode=not gpu_decode,
+            index_cache=os.path.join(job.state, "shards-index.npz")))
+        if model is not None:
+            minfo = distributed.everywhere(ctx, lambda: module_info(model))
+            net = model
+        else:
+            net, minfo = distributed.everywhere(ctx, lambda: load_model(arch, checkpoint, num_classes=num_classes))
+        views = distributed.gather(ctx, (source.fingerprint, len(source), minfo["sha256"]))
+        if len(set(views)) > 1:
+            raise distributed.RankFailed(f"the ranks see different data or models (fingerprint, samples, model sha256"
+                                         f" per rank): {views}")
+        n = len(source)
+        bounds = engine.chunk_bounds(source.breaks, n, chunk_size)
+        num_chunks = len(bounds) - 1
+        settings = {
+            "denoisers": list(denoisers), "space": space, "distance": distance, "amplify": float(amplify),
+            "mean": list(mean3), "std": list(std3), "resize": resize, "crop": crop, "batch_size": batch_size,
+            "chunk_size": chunk_size, "precision": precision, "device": _device_kind(dev),
+            "channels_last": channels_last, "compile": bool(compile), "gpu_decode": bool(gpu_decode),
+            "backend": backend,
+        }
+        spec = {"dataset": {"kind": source.kind, "samples": n, "fingerprint": source.fingerprint},
+                "model": {k: minfo.get(k) for k in ("sha256", "format", "arch", "num_classes")},
+                "scoring": settings}
+
+        def claim():
+            job.lock()
+            resumed = job.check_or_write(spec)
+            job.clean_temporaries()
+            return resumed, np.flatnonzero(~job.done(num_chunks))
+
+        resumed, pending = distributed.on_rank0(ctx, claim)
+        mine = distributed.share(pending, ctx)
+        es = engine.Settings(denoisers, mean3, std3, space, distance, float(amplify), batch_size, dev, precision,
+                             channels_last, bool(compile), bool(cuda_graphs), bool(gpu_decode), resize, crop,
+                             on_error, backend, workers, progress, profile)
+        desc = "ucfast sanitize" + (f" rank {ctx.rank}/{ctx.world}" if ctx.active else "")
+        was_training = isinstance(net, torch.nn.Module) and net.training
+        saved_cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+        try:
+            def score_mine():
+                moved = net.to(dev) if isinstance(net, torch.nn.Module) else net
+                if was_training:
+                    _train_mode(moved, False)
+                return engine.run(source, job, mine, bounds, moved, es, desc=desc, show=ctx.rank == 0)
+
+            stats = distributed.everywhere(ctx, score_mine)
+        finally:
+            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved_cudnn
+            if was_training:
+                _train_mode(net, True)
+        all_stats = distributed.gather(ctx, dict(stats, rank=ctx.rank, chunks_assigned=len(mine)))
+
+        def finish():
+            return _finish(job, source, bounds, denoisers, minfo, settings, dict(
+                ratio=ratio, threshold=threshold, per_class=per_class, classes=classes), dict(
+                started=started, resumed=resumed, pending=len(pending), num_chunks=num_chunks, ranks=all_stats,
+                world=ctx.world, device=str(dev), on_error=on_error, workers=workers))
+
+        result = distributed.on_rank0(ctx, finish)
+        return result
+    finally:
+        job.unlock()
+        distributed.teardown(ctx)
+
+
+def _finish(job, source, bounds, denoisers, minfo, settings, sel, run) -> SanitizeResult:
+    from .. import __version__  # ucfast/__init__.py imports this module before it sets __version__
+
+    out = job.out
+    t = time.perf_counter()
+    missing = np.flatnonzero(~job.done(len(bounds) - 1))
+    if missing.size:
+        raise FileNotFoundError(
+            f"{missing.size} of {len(bounds) - 1} chunk files are missing from {job.chunks} after every rank"
+            f" finished (first: chunk {missing[0]}); all ranks must write to the same output folder (a shared"
+            " filesystem when the run spans several nodes)")
+    errors = report.merge(job, bounds, denoisers, source.labels, out)
+    total = np.load(os.path.join(out, "scores.npy"), mmap_mode="r")
+    pred = np.load(os.path.join(out, "predictions.npy"), mmap_mode="r")
+    outcome = select(total, source.labels, **sel)
+    report.save_status(out, outcome)
+    report.manifest_csv(out, source, total, pred, source.labels, outcome.status)
+    report.manifest_json(out, source, outcome.status)
+    stats = report.score_stats(total)
+    components = {d: report.score_stats(np.load(os.path.join(out, report.component_file(d)), mmap_mode="r"))
+                  for d in denoisers}
+    counts = outcome.counts()
+    n = len(source)
+    hist = report.histogram(out, total, outcome, stats,
+                            f"{n} samples, {counts['removed']} removed" + (f" ({outcome.method})"
+                                                                          if outcome.method != "none" else ""))
+    doc = {
+        "versions": {"ucfast": __version__, "torch": torch.__version__, "numpy": np.__version__,
+                     "python": platform.python_version()},
+        "dataset": dict({"kind": source.kind, "path": source.path, "samples": n, "fingerprint": source.fingerprint,
+                         "id": source.id_kind}, **source.info),
+        "model": minfo,
+        "settings": dict(settings, on_error=run["on_error"]),
+        "selection": {"method": outcome.method, "ranked": outcome.value, "ratio": sel["ratio"],
+                      "threshold": sel["threshold"], "per_class": bool(sel["per_class"]),
+                      "classes": None if sel["classes"] is None
+                      else sorted(set(int(c) for c in np.atleast_1d(sel["classes"]))),
+                      "cutoff": outcome.cutoff if math.isfinite(outcome.cutoff) else None},
+        "counts": {"samples": n, "scored": n - counts["unreadable"], **counts},
+        "scores": {"total": stats, **{f"component_{d}": s for d, s in components.items()}},
+        "unreadable": report.unreadable_list(source, errors),
+        "unreadable_listed": min(len(errors), report.LISTED_ERRORS),
+        "histogram": hist,
+        "files": {"byte_identical": report.byte_identical_files(denoisers), "run_dependent": ["run.json"]},
+    }
+    report.write_json(os.path.join(out, "report.json"), doc)
+    merge_s = time.perf_counter() - t
+    ranks = run["ranks"]
+    scored_now = sum(r["images"] for r in ranks)
+    wall = time.time() - run["started"]
+    slowest = max((r["wall_s"] for r in ranks), default=0.0)
+    run_doc = {
+        "host": socket.gethostname(), "device": run["device"], "world_size": run["world"], "workers": run["workers"],
+        "resumed": run["resumed"], "chunks": run["num_chunks"], "chunks_scored_now": run["pending"],
+        "chunks_reused": run["num_chunks"] - run["pending"], "images_scored_now": scored_now,
+        "images_per_s": scored_now / slowest if slowest > 0 else None,
+        "wall_s": wall, "merge_and_report_s": merge_s,
+        "timings_s": {k: sum(r[k] for r in ranks) for k in ("load_wait_s", "denoise_s", "model_s", "write_s")},
+        "ranks": ranks,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(run["started"])),
+    }
+    report.write_json(os.path.join(out, "run.json"), run_doc)
+    return SanitizeResult(out, doc, run_doc)

@@ -1,0 +1,180 @@
+"""The output files of a sanitize job, built by rank 0 from the committed chunks.
+
+Byte-identical between an uninterrupted run, a resumed one and a distributed one (same data,
+model, settings, software and device kind): every file in BYTE_IDENTICAL. run.json holds what
+depends on the run (timings, throughput, world size, how many chunks were reused).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+
+import numpy as np
+
+from .job import atomic_writer, dumps, fsync_dir
+from .select import KEPT, REMOVED, UNREADABLE, Outcome
+
+BLOCK = 1 << 16
+STATUS_NAMES = {KEPT: "kept", REMOVED: "removed", UNREADABLE: "unreadable"}
+LISTED_ERRORS = 1000
+BINS = 100
+
+
+def component_file(name: str) -> str:
+    return f"scores_{name}.npy"
+
+
+def byte_identical_files(denoisers) -> list[str]:
+    return (["scores.npy"] + [component_file(d) for d in denoisers]
+            + ["predictions.npy", "labels.npy", "status.npy", "manifest.csv", "manifest.json", "report.json",
+               "histogram.png"])
+
+
+def _open_memmap(path: str, dtype, n: int):
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n,))
+
+
+def _finish(tmp: str, path: str, array) -> None:
+    array.flush()
+    del array
+    fd = os.open(tmp, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+
+
+def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, out: str) -> list:
+    """Write scores.npy, scores_<denoiser>.npy, predictions.npy, labels.npy from the chunk files
+    (memory-mapped while written); returns [(index, error)] of the unreadable samples."""
+    n = int(bounds[-1])
+    names = {"total": "scores.npy", "pred": "predictions.npy"}
+    names.update({f"dist{i}": component_file(d) for i, d in enumerate(denoisers)})
+    tmp = {k: os.path.join(out, f"{v}.tmp-{os.getpid()}") for k, v in names.items()}
+    arrays = {k: _open_memmap(p, np.int64 if k == "pred" else np.float32, n) for k, p in tmp.items()}
+    errors = []
+    for c in range(len(bounds) - 1):
+        a, b = int(bounds[c]), int(bounds[c + 1])
+        data = job.read_chunk(c, a, b)
+        arrays["total"][a:b] = data["total"]
+        arrays["pred"][a:b] = data["pred"]
+        for i in range(len(denoisers)):
+            arrays[f"dist{i}"][a:b] = data["dist"][i]
+        errors.extend((int(i), str(e)) for i, e in data["errors"])
+    for key in list(arrays):
+        _finish(tmp[key], os.path.join(out, names[key]), arrays.pop(key))
+    with atomic_writer(os.path.join(out, "labels.npy")) as f:
+        np.save(f, np.asarray(labels, dtype=np.int64))
+    fsync_dir(out)
+    return errors
+
+
+def save_status(out: str, outcome: Outcome) -> None:
+    with atomic_writer(os.path.join(out, "status.npy")) as f:
+        np.save(f, outcome.status)
+
+
+def _score_text(values: np.ndarray) -> list[str]:
+    return ["" if v != v else f"{v:.9g}" for v in values.tolist()]
+
+
+def manifest_csv(out: str, source, total, pred, labels, status) -> None:
+    """index,id,label,prediction,score,status for every sample, in dataset order."""
+    n = len(source)
+    with atomic_writer(os.path.join(out, "manifest.csv"), "w") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["index", "id", "label", "prediction", "score", "status"])
+        for a in range(0, n, BLOCK):
+            b = min(a + BLOCK, n)
+            names = [STATUS_NAMES[s] for s in np.asarray(status[a:b]).tolist()]
+            w.writerows(zip(range(a, b), source.ids(a, b), np.asarray(labels[a:b]).tolist(),
+                            np.asarray(pred[a:b]).tolist(), _score_text(np.asarray(total[a:b])), names))
+
+
+def manifest_json(out: str, source, status) -> None:
+    """{"id": "path" | "index", "removed": [...], "kept": [...], "unreadable": [...]}: file paths for
+    folder datasets, dataset positions otherwise; streamed, so N need not fit in a Python list."""
+    n = len(source)
+    by_path = source.kind == "folder"
+    with atomic_writer(os.path.join(out, "manifest.json"), "w") as f:
+        f.write('{\n  "id": "%s",\n  "samples": %d' % ("path" if by_path else "index", n))
+        for code in (REMOVED, KEPT, UNREADABLE):
+            f.write(',\n  "%s": [' % STATUS_NAMES[code])
+            first = True
+            for a in range(0, n, BLOCK):
+                b = min(a + BLOCK, n)
+                where = (np.flatnonzero(np.asarray(status[a:b]) == code) + a).tolist()
+                if not where:
+                    continue
+                items = ([json.dumps(source.dataset.paths[i]) for i in where] if by_path
+                         else [str(i) for i in where])
+                f.write(("" if first else ", ") + ", ".join(items))
+                first = False
+            f.write("]")
+        f.write("\n}\n")
+
+
+def _finite_blocks(total):
+    for a in range(0, total.shape[0], BLOCK * 16):
+        block = np.asarray(total[a:a + BLOCK * 16], dtype=np.float64)
+        yield block[np.isfinite(block)]
+
+
+def score_stats(total) -> dict:
+    count, acc, lo, hi = 0, 0.0, np.inf, -np.inf
+    for block in _finite_blocks(total):
+        if block.size:
+            count, acc = count + block.size, acc + float(block.sum())
+            lo, hi = min(lo, float(block.min())), max(hi, float(block.max()))
+    if count == 0:
+        return {"count": 0}
+    finite = np.asarray(total)[np.isfinite(np.asarray(total))]
+    qs = np.quantile(finite, [0.5, 0.9, 0.99, 0.999])
+    return {"count": count, "min": lo, "max": hi, "mean": acc / count,
+            "quantiles": {k: float(v) for k, v in zip(("0.5", "0.9", "0.99", "0.999"), qs)}}
+
+
+def histogram(out: str, total, outcome: Outcome, stats: dict, title: str) -> str | None:
+    """histogram.png of the scores (log counts), the cutoff marked; None when matplotlib is missing."""
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        return f"not written: matplotlib is not importable ({e})"
+    if stats["count"] == 0:
+        return "not written: no sample was scored"
+    lo = stats["min"]
+    hi = stats["max"] if stats["max"] > lo else lo + 1.0  # one bin range even when every score is equal
+    counts = np.zeros(BINS, dtype=np.int64)
+    for block in _finite_blocks(total):
+        counts += np.histogram(block, bins=BINS, range=(lo, hi))[0]
+    edges = np.linspace(lo, hi, BINS + 1)
+    fig = Figure(figsize=(7, 4), dpi=100)
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    ax.stairs(counts, edges, fill=True, color="tab:blue")
+    ax.set_yscale("log")
+    ax.set_xlabel("susceptibility score")
+    ax.set_ylabel("samples")
+    ax.set_title(title)
+    if outcome.value == "score" and np.isfinite(outcome.cutoff):
+        removed = outcome.counts()["removed"]
+        ax.axvline(outcome.cutoff, color="tab:red", linestyle="--",
+                   label=f"cutoff {outcome.cutoff:.4g} ({removed} removed)")
+        ax.legend()
+    fig.tight_layout()
+    with atomic_writer(os.path.join(out, "histogram.png")) as f:
+        fig.savefig(f, format="png", metadata={"Software": None})
+    return "histogram.png"
+
+
+def unreadable_list(source, errors: list) -> list:
+    shown = errors[:LISTED_ERRORS]
+    return [{"index": i, "id": source.ids(i, i + 1)[0] if source.kind != "npz" else None, "error": e} for i, e in shown]
+
+
+def write_json(path: str, obj) -> None:
+    with atomic_writer(path) as f:
+        f.write(dumps(obj).encode())
