@@ -9,7 +9,7 @@ import torch
 
 from . import ops
 from .images import as_tensor, check_images
-from .reference.susceptibility import DISTANCES, SPACES
+from .reference.susceptibility import check_space_distance
 from .reference.variants import DENOISERS
 from .scores import Scores
 
@@ -26,12 +26,7 @@ def check_settings(denoisers, space, distance, amplify):
             raise ValueError(f"unknown denoiser {name!r} in denoisers; expected names from {DENOISERS}")
     if len(set(denoisers)) != len(denoisers):
         raise ValueError(f"denoisers must not repeat a name, got {denoisers}")
-    if space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
-    if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
-    if distance == "kl" and space != "softmax":
-        raise ValueError("distance='kl' compares probability distributions and needs space='softmax'")
+    check_space_distance(space, distance)
     if isinstance(amplify, bool) or not isinstance(amplify, (int, float)) or not math.isfinite(amplify):
         raise ValueError(f"amplify must be a finite number (1.0 is the paper's denoised image), got {amplify!r}")
     return denoisers

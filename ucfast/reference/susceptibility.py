@@ -13,20 +13,32 @@ SPACES = ("softmax", "logits")
 DISTANCES = ("l1", "l2", "kl")
 
 
-def susceptibility(logits: torch.Tensor, num_variants: int, space: str = "softmax", distance: str = "l1"):
-    """Per-sample score [B], per-variant distances [V-1, B] and prediction [B] (argmax of the original).
-
-    `num_variants` is V, counting the original. Distances: l1 = sum |p - q|, l2 = sqrt(sum (p - q)^2),
-    kl = KL(p || q) = sum p (log p - log q) with p the original (softmax space only).
-    """
+def check_space_distance(space: str, distance: str) -> None:
+    """The output space and distance rules every backend shares."""
     if space not in SPACES:
         raise ValueError(f"space must be one of {SPACES}, got {space!r}")
     if distance not in DISTANCES:
         raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
     if distance == "kl" and space != "softmax":
         raise ValueError("distance='kl' compares probability distributions and needs space='softmax'")
-    rows, k = logits.shape
-    b = rows // num_variants
+
+
+def check_args(logits: torch.Tensor, num_variants: int, space: str, distance: str) -> tuple[int, int]:
+    """Every backend's argument rules, with the same messages; returns (B, K)."""
+    check_space_distance(space, distance)
+    if logits.dim() != 2 or num_variants < 1 or logits.shape[0] % num_variants:
+        raise ValueError(f"logits must be [V*B, K] with V = num_variants = {num_variants}, got shape"
+                         f" {tuple(logits.shape)}")
+    return logits.shape[0] // num_variants, logits.shape[1]
+
+
+def susceptibility(logits: torch.Tensor, num_variants: int, space: str = "softmax", distance: str = "l1"):
+    """Per-sample score [B], per-variant distances [V-1, B] and prediction [B] (argmax of the original).
+
+    `num_variants` is V, counting the original. Distances: l1 = sum |p - q|, l2 = sqrt(sum (p - q)^2),
+    kl = KL(p || q) = sum p (log p - log q) with p the original (softmax space only).
+    """
+    b, k = check_args(logits, num_variants, space, distance)
     z = logits.double().reshape(num_variants, b, k)  # [V, B, K]
     pred = z[0].argmax(dim=1)
     if distance == "kl":
