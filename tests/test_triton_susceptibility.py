@@ -64,6 +64,15 @@ def test_large_k_two_pass(b, v, dtype):
         _check(logits, v, space, distance)
 
 
+@pytest.mark.parametrize("k", [ts.MAX_TILE // 4, ts.MAX_TILE // 4 + 1])
+def test_single_tile_limit(k):
+    # V = 3 and 4 pad to 4 rows: K = MAX_TILE / 4 is the largest single tile, one more is two passes
+    # whose last block holds one column.
+    for v in (3, 4):
+        _check(_logits(v * 2, k, torch.bfloat16, seed=k + v), v, "softmax", "kl")
+        _check(_logits(v * 2, k, torch.float16, seed=k - v), v, "logits", "l1")
+
+
 @pytest.mark.parametrize("k,block_k", [(2, 1), (10, 4), (1000, 128)])
 def test_two_pass_on_small_k(k, block_k):
     logits = _logits(3 * 5, k, torch.float32, seed=k)
