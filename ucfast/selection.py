@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .detect import auto_cut, detect
 from .scores import Scores
+
+METHODS = ("ultraclean", "auto")
 
 
 @dataclass
@@ -26,6 +29,7 @@ class Selection:
     label: np.ndarray  # [N] int64
     removed_mask: np.ndarray  # [N] bool, aligned with index
     method: str
+    assumptions: dict | None = None  # method="auto" without ratio/threshold: what the automatic cut assumed and found
 
     def __repr__(self) -> str:
         return (f"Selection(method={self.method!r}, removed={self.removed.size}, kept={self.kept.size},"
@@ -45,25 +49,45 @@ def _per_class_values(total: np.ndarray, label: np.ndarray) -> np.ndarray:
 
 
 def select(scores: Scores, *, ratio: float | None = None, threshold: float | None = None,
-           classes=None, per_class: bool = False) -> Selection:
-    """Remove the most susceptible samples.
+           classes=None, per_class: bool = False, method: str | None = None) -> Selection:
+    """Remove the most susceptible (method="ultraclean") or most suspect (method="auto") samples.
 
+    method="ultraclean" (what a ratio or threshold alone means): rank the paper's score, exactly
+    the authors' cut. method="auto": rank `ucfast.detect.detect`'s two-sided values (in [0, 1]);
+    without ratio and threshold it makes the automatic cut (`ucfast.detect.auto_cut`), needing no
+    poison rate, and records what it assumed in `Selection.assumptions`.
     ratio: remove the top floor(ratio * M) of the M candidates (the authors' rule);
-    threshold: remove every candidate whose value is >= threshold. Give exactly one.
+    threshold: remove every candidate whose value is >= threshold. With method="ultraclean" give
+    exactly one; with method="auto" at most one.
     classes: only samples whose label is in `classes` are candidates ("poisoned class known").
-    per_class: rank robust per-class z-scores instead of raw scores, so classes whose samples
-    are all more susceptible do not take the whole budget.
+    per_class: rank robust per-class z-scores of the paper's score instead of raw scores, so
+    classes whose samples are all more susceptible do not take the whole budget (ultraclean only).
     """
     if not isinstance(scores, Scores):
         raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
-    if (ratio is None) == (threshold is None):
-        raise ValueError(f"give exactly one of ratio or threshold, got ratio={ratio!r}, threshold={threshold!r}")
+    if method is not None and method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} (or None: 'ultraclean' with a ratio or threshold),"
+                         f" got {method!r}")
+    if method == "auto":
+        if per_class:
+            raise ValueError("per_class normalises the paper's score; method='auto' is per class already")
+        if ratio is not None and threshold is not None:
+            raise ValueError(f"give at most one of ratio or threshold with method='auto', got ratio={ratio!r},"
+                             f" threshold={threshold!r}")
+    elif (ratio is None) == (threshold is None):
+        raise ValueError(f"give exactly one of ratio or threshold (or method='auto' for the automatic cut),"
+                         f" got ratio={ratio!r}, threshold={threshold!r}")
     if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1):
         raise ValueError(f"ratio must be a fraction in (0, 1), got {ratio!r}")
     if threshold is not None and (not isinstance(threshold, (int, float)) or math.isnan(threshold)):
         raise ValueError(f"threshold must be a number, got {threshold!r}")
     total = scores.total.astype(np.float64)
-    values = _per_class_values(total, scores.label) if per_class else total
+    assumptions = None
+    if method == "auto":
+        detection = detect(scores)
+        values = detection.values
+    else:
+        values = _per_class_values(total, scores.label) if per_class else total
     candidate = np.ones(len(total), dtype=bool)
     if classes is not None:
         wanted = np.asarray(list(classes) if not isinstance(classes, int) else [classes], dtype=np.int64)
@@ -80,16 +104,24 @@ def select(scores: Scores, *, ratio: float | None = None, threshold: float | Non
         thr = float(values[chosen].min()) if k else math.inf
         removed_mask = np.zeros(len(total), dtype=bool)
         removed_mask[chosen] = True
-        method = f"ratio={ratio}"
-    else:
+        name = f"ratio={ratio}"
+    elif threshold is not None:
         thr = float(threshold)
         removed_mask = candidate & (values >= thr)
-        method = f"threshold={thr}"
+        name = f"threshold={thr}"
+    else:
+        removed_mask, assumptions = auto_cut(detection, scores.label)
+        removed_mask &= candidate
+        thr = float(values[removed_mask].min()) if removed_mask.any() else math.inf
+        name = "cut=auto"
+    if method == "auto":
+        name = "auto, " + name
     if per_class:
-        method += ", per_class"
+        name += ", per_class"
     if classes is not None:
-        method += f", classes={sorted(set(int(c) for c in np.atleast_1d(classes)))}"
+        name += f", classes={sorted(set(int(c) for c in np.atleast_1d(classes)))}"
     return Selection(
         removed=scores.index[removed_mask], kept=scores.index[~removed_mask], threshold=thr,
-        values=values, index=scores.index, label=scores.label, removed_mask=removed_mask, method=method,
+        values=values, index=scores.index, label=scores.label, removed_mask=removed_mask, method=name,
+        assumptions=assumptions,
     )

@@ -8,7 +8,8 @@
 
 `rate` is the share of the whole training set that is poisoned; clean-label attacks (sig, lc)
 draw those samples from the target class, dirty-label ones (badnets, blended, wanet) from the
-other classes and relabel them to `target`.
+other classes and relabel them to `target`. noise-blend and wave are dirty-label global triggers
+that survive the median and NLM filters (poisoned samples become the least susceptible).
 """
 from __future__ import annotations
 
@@ -16,11 +17,14 @@ from .badnets import PATTERN, BadNets
 from .base import PoisonedDataset
 from .blended import Blended
 from .label_consistent import LabelConsistent
+from .noise_blend import NoiseBlend
 from .sig import SIG
 from .wanet import WaNet
+from .wave import Wave
 
-ATTACKS = {"badnets": BadNets, "blended": Blended, "sig": SIG, "lc": LabelConsistent, "wanet": WaNet}
-_ALIASES = {"label-consistent": "lc", "label_consistent": "lc", "blend": "blended"}
+ATTACKS = {"badnets": BadNets, "blended": Blended, "sig": SIG, "lc": LabelConsistent, "wanet": WaNet,
+           "noise-blend": NoiseBlend, "wave": Wave}
+_ALIASES = {"label-consistent": "lc", "label_consistent": "lc", "blend": "blended", "noise_blend": "noise-blend"}
 
 
 def build(name: str, dataset, *, target: int = 0, rate: float = 0.1, seed: int = 0, **options) -> PoisonedDataset:
@@ -33,4 +37,5 @@ def build(name: str, dataset, *, target: int = 0, rate: float = 0.1, seed: int =
     return ATTACKS[key](dataset, target=target, rate=rate, seed=seed, **options)
 
 
-__all__ = ["build", "ATTACKS", "PoisonedDataset", "BadNets", "Blended", "SIG", "LabelConsistent", "WaNet", "PATTERN"]
+__all__ = ["build", "ATTACKS", "PoisonedDataset", "BadNets", "Blended", "SIG", "LabelConsistent", "WaNet", "NoiseBlend",
+           "Wave", "PATTERN"]

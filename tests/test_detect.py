@@ -1,0 +1,130 @@
+"""ucfast.detect and select(method=...): planted poison found in both directions, the paper's cut
+unchanged, the automatic cut's report, bad input named."""
+import numpy as np
+import pytest
+
+import ucfast
+from ucfast.detect import auto_cut, detect
+from ucfast.metrics import auroc
+
+K, PER_CLASS, PLANTED, D = 10, 200, 120, 16
+
+
+def planted(direction, features=True, poison=True, seed=0):
+    """Scores of K classes; every class holds two natural sub-types; class 0 also holds PLANTED
+    samples that form their own feature mode and are 30x more (or less) susceptible than typical."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 4, (K, D))
+    subtype = rng.normal(0, 1, (K, D))
+    subtype -= (subtype * centres).sum(1, keepdims=True) / (centres ** 2).sum(1, keepdims=True) * centres  # same norm
+    subtype *= 6.0 / np.linalg.norm(subtype, axis=1, keepdims=True)  # natural sub-types, equally far apart
+    label = np.repeat(np.arange(K), PER_CLASS)
+    n = label.size
+    feats = centres[label] + np.where(rng.random(n) < 0.5, 1, -1)[:, None] * subtype[label] + rng.normal(0, 1, (n, D))
+    dist = np.exp(rng.normal(-3, 1, (n, 2)))  # [N, 2] median / nlm distances
+    mask = np.zeros(n, dtype=bool)
+    if poison:
+        rows = np.flatnonzero(label == 0)[:PLANTED]
+        mask[rows] = True
+        feats[rows] = centres[0] + rng.normal(0, 4, D) + rng.normal(0, 0.7, (PLANTED, D))
+        dist[rows] *= 30.0 if direction == "susceptible" else 1 / 30.0
+    scores = ucfast.Scores(dist.sum(1).astype(np.float32), {"median": dist[:, 0].astype(np.float32),
+                                                             "nlm": dist[:, 1].astype(np.float32)},
+                           label.copy(), label, np.arange(n), features=feats.astype(np.float32) if features else None)
+    return scores, mask
+
+
+@pytest.mark.parametrize("direction", ["susceptible", "stable"])
+def test_planted_group_found_in_both_directions(direction):
+    scores, mask = planted(direction)
+    det = detect(scores)
+    assert auroc(det.values, mask) > 0.97
+    assert det.flagged == [0]
+    assert next(r for r in det.classes if r["class"] == 0)["direction"] == direction
+    sel = ucfast.select(scores, method="auto")
+    removed = sel.removed_mask
+    assert removed[mask].mean() >= 0.9 and removed[~mask].mean() <= 0.02
+
+
+def test_paper_score_fails_on_the_stable_group_the_detector_finds():
+    scores, mask = planted("stable")
+    assert auroc(scores.total.astype(np.float64), mask) < 0.3
+    assert auroc(detect(scores).values, mask) > 0.97
+
+
+@pytest.mark.parametrize("direction", ["susceptible", "stable"])
+def test_without_features_the_distances_still_find_the_group(direction):
+    scores, mask = planted(direction, features=False)
+    assert auroc(detect(scores).values, mask) > 0.9
+
+
+def test_clean_data_flags_no_class_and_the_cut_removes_little():
+    scores, _ = planted("stable", poison=False)
+    sel = ucfast.select(scores, method="auto")
+    assert sel.assumptions["flagged_classes"] == {}
+    assert sel.removed.size == 0
+
+
+def test_auto_cut_reports_its_assumptions():
+    scores, mask = planted("stable")
+    sel = ucfast.select(scores, method="auto")
+    a = sel.assumptions
+    assert a["rate_given"] is False
+    assert set(a["flagged_classes"]) == {0} and a["flagged_classes"][0]["direction"] == "stable"
+    assert a["removed"] == sel.removed.size and a["removed_share"] == pytest.approx(sel.removed.size / mask.size)
+    assert any("minority of the label classes" in text for text in a["assumes"])
+    assert sel.method == "auto, cut=auto"
+    removed, again = auto_cut(detect(scores), scores.label)
+    assert np.array_equal(removed, sel.removed_mask) and again == a
+
+
+@pytest.mark.parametrize("kwargs", [dict(ratio=0.1), dict(ratio=0.37), dict(threshold=0.2),
+                                    dict(ratio=0.1, classes=[0, 3]), dict(ratio=0.2, per_class=True)])
+def test_ultraclean_is_the_papers_cut(kwargs):
+    scores, _ = planted("susceptible")
+    old = ucfast.select(scores, **kwargs)
+    new = ucfast.select(scores, method="ultraclean", **kwargs)
+    assert np.array_equal(old.removed, new.removed) and old.threshold == new.threshold and old.method == new.method
+    if "ratio" in kwargs and "classes" not in kwargs and "per_class" not in kwargs:
+        k = int(np.floor(kwargs["ratio"] * len(scores)))
+        top = np.sort(np.lexsort((scores.index, -scores.total.astype(np.float64)))[:k])
+        assert np.array_equal(new.removed, scores.index[top])
+
+
+def test_auto_with_a_ratio_ranks_the_detector_values():
+    scores, mask = planted("stable")
+    sel = ucfast.select(scores, method="auto", ratio=PLANTED / mask.size)
+    assert sel.removed.size == PLANTED and mask[sel.removed].mean() > 0.9
+    assert sel.assumptions is None
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(method="spectral"), r"method must be one of \('ultraclean', 'auto'\)"),
+    (dict(method="auto", per_class=True), "per_class normalises the paper's score"),
+    (dict(method="auto", ratio=0.1, threshold=0.5), "at most one of ratio or threshold"),
+    (dict(method="ultraclean"), "exactly one of ratio or threshold"),
+])
+def test_bad_method_arguments(kwargs, match):
+    scores, _ = planted("stable")
+    with pytest.raises(ValueError, match=match):
+        ucfast.select(scores, **kwargs)
+
+
+def test_detect_bad_inputs_are_named():
+    scores, _ = planted("stable")
+    with pytest.raises(TypeError, match="ucfast.Scores"):
+        detect(scores.total)
+    with pytest.raises(ValueError, match="components must be a positive integer"):
+        detect(scores, components=0)
+    with pytest.raises(ValueError, match="gate_z must be a finite number"):
+        detect(scores, gate_z=float("nan"))
+    two = ucfast.Scores(scores.total[:400], {"median": scores.components["median"][:400]}, scores.pred[:400],
+                        scores.label[:400], scores.index[:400])
+    with pytest.raises(ValueError, match="needs at least 3"):
+        detect(two)
+    bad = scores.components["nlm"].copy()
+    bad[5] = np.nan
+    broken = ucfast.Scores(scores.total, {"median": scores.components["median"], "nlm": bad}, scores.pred,
+                           scores.label, scores.index, features=scores.features)
+    with pytest.raises(ValueError, match="component nlm holds non-finite"):
+        detect(broken)

@@ -1,0 +1,17 @@
+"""Poison detection beyond the paper's top-ratio cut (issue 7).
+
+    det = ucfast.detect.detect(scores)         # two-sided, per class; values in [0, 1]
+    removed, assumptions = ucfast.detect.auto_cut(det, scores.label)
+    ucfast.select(scores, method="auto")       # the same, as a Selection
+
+profile.py    stability profile: robust z of log per-variant distances and log feature norm
+mixture.py    two-group split: 2-means then a diagonal two-Gaussian mixture, with its gain
+subgroups.py  per-class split and which group is the suspect
+detector.py   the class gate across classes and the per-sample values
+cut.py        the automatic cut and the assumptions it reports
+"""
+from .cut import auto_cut
+from .detector import GATE_Z, Detection, detect
+from .profile import robust_z, stability_profile
+
+__all__ = ["detect", "auto_cut", "Detection", "GATE_Z", "stability_profile", "robust_z"]

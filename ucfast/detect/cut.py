@@ -1,0 +1,39 @@
+"""The automatic cut: which samples to remove without being told the poison rate.
+
+Rule: in every flagged class (mixture gain >= gate_z robust spreads above the median class),
+remove the samples whose posterior of the suspect group is > 1/2; remove nothing elsewhere. The
+number removed follows from the data. `assumptions` says what this took for granted and what it
+found, so a reader can judge the cut.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .detector import Detection
+
+
+def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]:
+    """(removed mask [N] bool, assumptions dict) for a detection and the scores' labels [N]."""
+    flagged = detection.flagged
+    removed = np.isin(label, flagged) & (detection.posterior > 0.5)
+    rows = {row["class"]: row for row in detection.classes}
+    found = {c: {"removed": int((removed & (label == c)).sum()), "of": rows[c]["samples"],
+                 "direction": rows[c].get("direction"), "z": round(rows[c]["z"], 2)} for c in flagged}
+    unsplit = [row["class"] for row in detection.classes if not row["split"]]
+    assumptions = {
+        "rule": (f"remove the suspect group (posterior > 0.5) of every class whose mixture gain has robust"
+                 f" z >= {detection.settings['gate_z']} across classes"),
+        "assumes": [
+            "the poison sits in a minority of the label classes (one attack target, or a few)",
+            "within a poisoned class, poisoned samples form their own group in penultimate features and"
+            " stability profile, more susceptible or more stable than typical samples",
+            "clean classes split into natural sub-types less sharply than a poisoned class splits",
+        ] + ([] if detection.settings["features"] else
+             ["no penultimate features were kept: the split uses the per-variant distances only"]),
+        "rate_given": False,
+        "flagged_classes": found,
+        "classes_too_small_to_split": unsplit,
+        "removed": int(removed.sum()),
+        "removed_share": float(removed.mean()) if removed.size else 0.0,
+    }
+    return removed, assumptions

@@ -1,0 +1,58 @@
+"""Two-group splits of a point cloud: 2-means, then a two-component diagonal Gaussian mixture.
+
+`split_two(Y)` returns the posterior of membership in one group for every row of Y [n, d] and the
+mixture's log-likelihood gain per sample over one Gaussian (how much better two groups explain
+the data than one; near 0 for a unimodal cloud). Deterministic: the 2-means starts come from the
+first principal axis (median, upper and lower quartile splits) and the best is kept.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+VAR_FLOOR = 1e-3  # added to every variance, in the units of Y (Y is standardised by the caller)
+
+
+def _two_means(y: np.ndarray, group: np.ndarray, iters: int = 50) -> np.ndarray:
+    for _ in range(iters):
+        if group.all() or not group.any():
+            return group
+        c1, c0 = y[group].mean(0), y[~group].mean(0)
+        new = ((y - c1) ** 2).sum(1) < ((y - c0) ** 2).sum(1)
+        if (new == group).all():
+            break
+        group = new
+    return group
+
+
+def _diag_loglik(y: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
+    return -0.5 * ((y - mu) ** 2 / var + np.log(2 * np.pi * var)).sum(1)
+
+
+def split_two(y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float]:
+    """(posterior [n] of the first group, gain per sample) for y [n, d] float64, n >= 4."""
+    centred = y - y.mean(0)
+    axis = np.linalg.svd(centred, full_matrices=False)[2][0]
+    p = centred @ axis
+    best, best_r2 = None, -np.inf
+    total = (centred ** 2).sum()
+    for start in (p > np.median(p), p > np.quantile(p, 0.75), p < np.quantile(p, 0.25)):
+        group = _two_means(y, start)
+        if group.all() or not group.any():
+            continue
+        within = ((y[group] - y[group].mean(0)) ** 2).sum() + ((y[~group] - y[~group].mean(0)) ** 2).sum()
+        r2 = 1.0 - within / total if total > 0 else 0.0
+        if r2 > best_r2:
+            best, best_r2 = group, r2
+    if best is None:
+        return np.zeros(len(y)), 0.0
+    r = best.astype(np.float64)
+    for _ in range(iters):
+        pi = float(np.clip(r.mean(), 1e-3, 1 - 1e-3))
+        w1, w0 = r / max(r.sum(), 1e-12), (1 - r) / max((1 - r).sum(), 1e-12)
+        mu1, mu0 = w1 @ y, w0 @ y
+        v1, v0 = w1 @ (y - mu1) ** 2 + VAR_FLOOR, w0 @ (y - mu0) ** 2 + VAR_FLOOR
+        l1 = np.log(pi) + _diag_loglik(y, mu1, v1)
+        l0 = np.log(1 - pi) + _diag_loglik(y, mu0, v0)
+        r = 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -50, 50)))
+    one = _diag_loglik(y, y.mean(0), y.var(0) + VAR_FLOOR)
+    return r, float((np.logaddexp(l1, l0) - one).mean())
