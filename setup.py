@@ -19,6 +19,8 @@ ROOT = Path(__file__).parent.resolve()
 class CMakeBuild(build_ext):
     """Build every compiled module with one CMake project; keep the extensions that CMake produced."""
 
+    not_built = ()  # the extensions this build did not produce (ucfast._cuda without nvcc)
+
     def build_extensions(self):
         import pybind11
 
@@ -32,6 +34,8 @@ class CMakeBuild(build_ext):
         if shutil.which("ninja") and not (build_dir / "CMakeCache.txt").exists():
             configure += ["-G", "Ninja"]
         jobs = ["--parallel", str(self.parallel)] if self.parallel else ["--parallel"]
+        for ext in self.extensions:  # a module left by an earlier build must not pass for one of this build
+            Path(self.get_ext_fullpath(ext.name)).unlink(missing_ok=True)
         try:
             subprocess.run(configure, check=True)
             subprocess.run(["cmake", "--build", str(build_dir), *jobs], check=True)
@@ -40,7 +44,14 @@ class CMakeBuild(build_ext):
             cuda = "; for a CPU-only build set UCFAST_BUILD_CUDA=0" if os.environ.get("UCFAST_BUILD_CUDA") != "0" else ""
             sys.exit(f"ucfast: the CMake build failed ({' '.join(err.cmd[:2])} exited {err.returncode}): see the"
                      f" messages above{cuda}")
-        self.extensions = [e for e in self.extensions if Path(self.get_ext_fullpath(e.name)).exists()]
+        self.not_built = tuple(e for e in self.extensions if not Path(self.get_ext_fullpath(e.name)).exists())
+        self.extensions = [e for e in self.extensions if e not in self.not_built]
+
+    def copy_extensions_to_source(self):
+        """In-place and editable builds: copy the modules built, and remove stale copies of those not built."""
+        super().copy_extensions_to_source()
+        for ext in self.not_built:
+            (ROOT / self.get_ext_filename(ext.name)).unlink(missing_ok=True)
 
 
 setup(

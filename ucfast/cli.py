@@ -9,6 +9,7 @@ import sys
 COMMANDS = {
     "sanitize": "ucfast.cli_sanitize",
     "demo": "ucfast.cli_demo",
+    "info": "ucfast.cli_info",
 }
 
 
