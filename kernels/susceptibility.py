@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from ucfast.reference.susceptibility import DISTANCES, SPACES
+from ucfast.reference.susceptibility import DISTANCES, check_args
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"
 MAX_TILE = 16384  # elements of the largest [V_BLOCK, BLOCK_K] tile held in registers at once
@@ -119,20 +119,6 @@ if not INTERPRET:
         configs=[triton.Config({}, num_warps=w) for w in (2, 4, 8, 16)],
         key=["K", "V_BLOCK", "BLOCK_K", "SOFTMAX", "DIST"],
     )(susceptibility_fwd_kernel)
-
-
-def check_args(logits: torch.Tensor, num_variants: int, space: str, distance: str) -> None:
-    """The reference's argument rules (ucfast/reference/susceptibility.py), with the same messages."""
-    if space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
-    if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
-    if distance == "kl" and space != "softmax":
-        raise ValueError("distance='kl' compares probability distributions and needs space='softmax'")
-    if logits.dim() != 2:
-        raise ValueError(f"logits must be [V*B, K], got shape {tuple(logits.shape)}")
-    if num_variants < 1 or logits.shape[0] % num_variants:
-        raise ValueError(f"logits has {logits.shape[0]} rows, not a multiple of num_variants={num_variants}")
 
 
 def _row_align(stride_row: int) -> int:

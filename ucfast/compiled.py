@@ -22,6 +22,7 @@ from .reference.borders import reflect101_index, symmetric_index
 from .reference.nlm import check_nlm_args, nlm_weights
 from .reference.nlm import nlm as reference_nlm
 from .reference.susceptibility import DISTANCES, SPACES
+from .reference.susceptibility import check_args as check_susceptibility_args
 from .reference.variants import DENOISERS
 
 OPS = ("median", "median_kxk", "nlm", "bitdepth", "variants", "susceptibility")
@@ -162,19 +163,6 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
-def _check_susceptibility(logits: torch.Tensor, num_variants: int, space: str, distance: str) -> tuple[int, int]:
-    if space not in SPACES:
-        raise ValueError(f"space must be one of {SPACES}, got {space!r}")
-    if distance not in DISTANCES:
-        raise ValueError(f"distance must be one of {DISTANCES}, got {distance!r}")
-    if distance == "kl" and space != "softmax":
-        raise ValueError("distance='kl' compares probability distributions and needs space='softmax'")
-    if logits.dim() != 2 or num_variants < 1 or logits.shape[0] % num_variants:
-        raise ValueError(f"logits must be [V*B, K] with V = num_variants = {num_variants}, got shape"
-                         f" {tuple(logits.shape)}")
-    return logits.shape[0] // num_variants, logits.shape[1]
-
-
 def _variants_output(images, names, dtype, channels_last):
     b, _, h, w = images.shape
     fmt = torch.channels_last if channels_last else torch.contiguous_format
@@ -267,7 +255,7 @@ def cpu_variants(images, names, amplify, mean, std, dtype, channels_last):
 
 
 def cpu_susceptibility(logits, num_variants, space, distance):
-    b, k = _check_susceptibility(logits, num_variants, space, distance)
+    b, k = check_susceptibility_args(logits, num_variants, space, distance)
     z = logits.float()
     if z.stride(1) != 1:
         z = z.contiguous()
@@ -346,7 +334,7 @@ def cuda_variants(images, names, amplify, mean, std, dtype, channels_last):
 
 
 def cuda_susceptibility(logits, num_variants, space, distance):
-    b, k = _check_susceptibility(logits, num_variants, space, distance)
+    b, k = check_susceptibility_args(logits, num_variants, space, distance)
     z = logits if logits.stride(1) == 1 else logits.contiguous()
     total = torch.empty(b, dtype=torch.float32, device=logits.device)
     dist = torch.empty(num_variants - 1, b, dtype=torch.float32, device=logits.device)
