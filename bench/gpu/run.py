@@ -9,7 +9,8 @@ Steps, each logged to <out>/<step>.log:
           CUDA module builds when nvcc is on PATH (CMakeLists.txt, UCFAST_BUILD_CUDA=auto)
   tests   the gpu-marked tests, then the fast non-gpu tests (-m "not gpu and not slow"); with a GPU
           present the Triton tests run compiled on it (TRITON_INTERPRET is removed from their environment)
-  bench   bench/bench_triton.py, and bench/bench_cuda.py when it exists, with --benchmark-json
+  bench   bench/bench_triton.py, bench/bench_cuda.py when it exists, and the gpu entries of
+          bench/bench_sanitize.py (ImageNet-size scoring against forward-only), with --benchmark-json
 
 <out>/results.json holds the device, versions (torch, Triton, CUDA runtime, nvcc, driver), the git commit
 (from git, or $UCFAST_COMMIT where the copy has no .git),
@@ -32,7 +33,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 STEPS = ("build", "tests", "bench")
-BENCH_FILES = ("bench/bench_triton.py", "bench/bench_cuda.py")
+# Benchmark file -> extra pytest arguments.
+BENCH_FILES = {"bench/bench_triton.py": [], "bench/bench_cuda.py": [], "bench/bench_sanitize.py": ["-m", "gpu"]}
 
 
 def _output(cmd: list[str]) -> str | None:
@@ -127,13 +129,13 @@ def step_bench(out: Path, dry_run: bool) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
     record = {"benchmarks": [], "bars": []}
     ok = True
-    for path in BENCH_FILES:
+    for path, extra in BENCH_FILES.items():
         if not (ROOT / path).exists():
             record[Path(path).stem] = "absent"
             continue
         name = Path(path).stem
         js = out / f"{name}.json"
-        cmd = [sys.executable, "-m", "pytest", path, "-s", "-p", "no:cacheprovider", f"--benchmark-json={js}"]
+        cmd = [sys.executable, "-m", "pytest", path, "-s", "-p", "no:cacheprovider", f"--benchmark-json={js}", *extra]
         record[name] = _run(name, cmd, out, dry_run, env)
         if dry_run:
             continue
