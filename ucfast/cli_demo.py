@@ -7,6 +7,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from .attacks import ATTACKS
+from .data import NAMES as DATASETS
 from .demo import DEFAULTS
 
 
@@ -30,9 +32,9 @@ def add_parser(subparsers) -> None:
                     " most susceptible, retrain, and report clean accuracy and attack success before and after"
                     " with the detection metrics. The defaults run in a few minutes on a laptop CPU.")
     p.add_argument("--dataset", default=d["dataset"],
-                   help="synthetic (built in), fashion-mnist, cifar10, cifar100, npz or folder (default %(default)s)")
+                   help=f"{', '.join(DATASETS)} (default %(default)s; synthetic is built in)")
     p.add_argument("--root", help="dataset location (folder, or the .npz file) for datasets that need one")
-    p.add_argument("--attack", default=d["attack"], help="badnets, blended, sig, lc or wanet (default %(default)s)")
+    p.add_argument("--attack", default=d["attack"], help=f"{', '.join(ATTACKS)} (default %(default)s)")
     p.add_argument("--poison-rate", type=float, default=d["poison_rate"],
                    help="share of the training set poisoned (default %(default)s)")
     p.add_argument("--target", type=int, default=d["target"], help="target class (default %(default)s)")

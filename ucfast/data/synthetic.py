@@ -6,9 +6,10 @@ texture (horizontal stripes, vertical stripes, checkerboard, dots) of random per
 phase. Foreground and background differ in brightness; colours are random tints of moderate
 saturation (channels strongly correlated, as in photographs, so the cross-channel median and the
 colour NLM change clean images about as much as they change natural ones); edges are
-anti-aliased and sensor-like Gaussian noise is added. The class is the shape or texture, never
-the colour. Every class is its own mirror image, so
-horizontal-flip augmentation keeps labels right. The same (split, n, seed) gives the same bytes.
+anti-aliased and faint Gaussian noise (std NOISE = 2 levels, about what is left in photographs
+downsampled to 32 x 32) is added. The class is the shape or texture, never the colour. Every class
+is its own mirror image, so horizontal-flip augmentation keeps labels right. The same
+(split, n, seed) gives the same bytes.
 """
 from __future__ import annotations
 
@@ -20,6 +21,8 @@ from .arrays import ArrayDataset
 CLASSES = ("disk", "square", "triangle", "ring", "cross", "diamond", "h-stripes", "v-stripes", "checker", "dots")
 SPLITS = {"train": 0, "test": 1}
 DEFAULT_SIZES = {"train": 6000, "test": 2000}
+NOISE = 2.0  # std of the per-pixel Gaussian noise, 0..255 units
+CHROMA = 40.0  # largest colour tint, 0..255 units
 
 
 def _soft(v: np.ndarray) -> np.ndarray:
@@ -83,7 +86,7 @@ def _colours(n: int, rng: np.random.Generator, luma: np.ndarray) -> np.ndarray:
     direction = rng.normal(0, 1, (n, 3)).astype(np.float32)
     direction -= direction.mean(1, keepdims=True)  # orthogonal to grey
     direction /= np.linalg.norm(direction, axis=1, keepdims=True) + 1e-6
-    chroma = rng.uniform(0, 40, (n, 1)).astype(np.float32)
+    chroma = rng.uniform(0, CHROMA, (n, 1)).astype(np.float32)
     return (luma[:, None] + chroma * direction)[:, :, None, None]
 
 
@@ -105,7 +108,7 @@ def _render(labels: np.ndarray, rng: np.random.Generator, size: int) -> np.ndarr
                                               mode="bicubic", align_corners=False).numpy()
     mask = _masks(labels, rng, size)[:, None]  # [N, 1, H, W]
     img = (bg + clutter) * (1 - mask) + fg * mask
-    img = img * light[:, None] + rng.normal(0, 5, img.shape).astype(np.float32)
+    img = img * light[:, None] + rng.normal(0, NOISE, img.shape).astype(np.float32)
     return np.clip(np.rint(img), 0, 255).astype(np.uint8)
 
 
