@@ -42,6 +42,23 @@ def test_cli_runs_and_prints_the_table(tmp_path, capsys):
         assert json.load(f)["config"]["attack"]["target"] == 3
 
 
+def test_cli_ratio_auto_cuts_without_a_rate(tmp_path, capsys):
+    code = cli.main(["demo", "--n-train", "200", "--n-test", "50", "--epochs", "1", "--ratio", "auto",
+                     "--out", str(tmp_path), "--no-progress"])
+    assert code == 0 and "TPR at ratio auto" in capsys.readouterr().out
+    with open(tmp_path / "report.json") as f:
+        saved = json.load(f)
+    assert saved["config"]["ratio"] == "auto" and saved["assumptions"]["rate_given"] is False
+    assert 0.0 <= saved["auroc_paper"] <= 1.0 and saved["removed"] == saved["assumptions"]["removed"]
+
+
+def test_cli_ratio_that_is_neither_a_number_nor_auto(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        cli.main(["demo", "--ratio", "most"])
+    assert exit_info.value.code == 2
+    assert "--ratio: expected a fraction in (0, 1) or 'auto', got 'most'" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("args, message", [
     (["--attack", "trojan"], "unknown attack 'trojan'"),
     (["--dataset", "mnist3d"], "unknown dataset 'mnist3d'"),

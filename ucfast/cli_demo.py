@@ -12,6 +12,15 @@ from .data import NAMES as DATASETS
 from .demo import DEFAULTS
 
 
+def _ratio(text: str) -> float | str:
+    if text == "auto":
+        return text
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a fraction in (0, 1) or 'auto', got {text!r}") from None
+
+
 def _count(text: str) -> int | None:
     if text == "all":
         return None
@@ -38,8 +47,10 @@ def add_parser(subparsers) -> None:
     p.add_argument("--poison-rate", type=float, default=d["poison_rate"],
                    help="share of the training set poisoned (default %(default)s)")
     p.add_argument("--target", type=int, default=d["target"], help="target class (default %(default)s)")
-    p.add_argument("--ratio", type=float, default=d["ratio"],
-                   help="share of the training set removed by score before retraining (default %(default)s)")
+    p.add_argument("--ratio", type=_ratio, default=d["ratio"], metavar="R|auto",
+                   help="share of the training set removed by score before retraining, or auto: the two-sided"
+                        " detector's automatic cut, no poison rate needed (ucfast.select method='auto')"
+                        " (default %(default)s)")
     p.add_argument("--epochs", type=int, default=d["epochs"], help="training epochs, each run (default %(default)s)")
     p.add_argument("--model", default=d["model"], help="cnn, resnet18, resnet50 or a torchvision name (default %(default)s)")
     p.add_argument("--n-train", type=_count, default=d["n_train"], metavar="N|all",

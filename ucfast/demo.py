@@ -50,7 +50,7 @@ def _build_data(dataset: str, root, n_train, n_test, seed: int):
 
 def run(*, dataset: str = DEFAULTS["dataset"], root=None, attack: str = DEFAULTS["attack"],
         poison_rate: float = DEFAULTS["poison_rate"], target: int = DEFAULTS["target"],
-        ratio: float = DEFAULTS["ratio"], epochs: int = DEFAULTS["epochs"], model: str = DEFAULTS["model"],
+        ratio: float | str = DEFAULTS["ratio"], epochs: int = DEFAULTS["epochs"], model: str = DEFAULTS["model"],
         device=DEFAULTS["device"], out=DEFAULTS["out"], seed: int = DEFAULTS["seed"],
         n_train: int | None = DEFAULTS["n_train"], n_test: int | None = DEFAULTS["n_test"],
         batch_size: int = 64, lr: float = 0.05, denoisers=("median", "nlm"), backend: str = "auto",
@@ -59,13 +59,18 @@ def run(*, dataset: str = DEFAULTS["dataset"], root=None, attack: str = DEFAULTS
     and return the report (a dict with at least the keys in REPORT_KEYS).
 
     n_train / n_test: keep a seeded random subset of this many images (None: the whole split).
-    ratio: the share of the training set removed before retraining. Other options as the CLI.
+    ratio: the share of the training set removed before retraining, or "auto": the two-sided detector
+    ranks and cuts with no poison rate (`select(method="auto")`; AUROC and TPR/FPR are then the
+    detector's, "auroc_paper" the paper's score's, "assumptions" what the cut assumed).
+    Other options as the CLI.
     """
     if isinstance(poison_rate, bool) or not isinstance(poison_rate, (int, float)) or not 0 < poison_rate < 1:
         raise ValueError(f"poison_rate must be a fraction in (0, 1) (share of the training set poisoned),"
                          f" got {poison_rate!r}")
-    if isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1:
-        raise ValueError(f"ratio must be a fraction in (0, 1) (share of the training set removed), got {ratio!r}")
+    auto = ratio == "auto"
+    if not auto and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1):
+        raise ValueError(f"ratio must be a fraction in (0, 1) (share of the training set removed) or 'auto',"
+                         f" got {ratio!r}")
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -98,10 +103,10 @@ def run(*, dataset: str = DEFAULTS["dataset"], root=None, attack: str = DEFAULTS
     lap("evaluate")
 
     scores = ucfast_score(data.batches(poisoned, 256), suspect, mean=mean, std=std, denoisers=denoisers,
-                          backend=backend, progress=progress)
+                          backend=backend, progress=progress, features=auto)
     lap("score")
-    selection = select(scores, ratio=ratio)
-    ranking = metrics.detection(scores, poisoned.poison_mask)
+    selection = select(scores, method="auto") if auto else select(scores, ratio=ratio)
+    ranking = metrics.detection(selection if auto else scores, poisoned.poison_mask)
     found = metrics.detection(selection, poisoned.poison_mask)
     lap("select")
 
@@ -117,7 +122,8 @@ def run(*, dataset: str = DEFAULTS["dataset"], root=None, attack: str = DEFAULTS
     files = {"report": os.path.join(out, "report.json"), "scores": os.path.join(out, "scores.npz"),
              "histogram": os.path.join(out, "score_histogram.png"), "roc": os.path.join(out, "roc.png")}
     scores.save(files["scores"])
-    plots.score_histogram(scores, poisoned.poison_mask, files["histogram"], threshold=selection.threshold)
+    cut = None if auto else selection.threshold  # the plots show the paper's score; the auto cut is on other values
+    plots.score_histogram(scores, poisoned.poison_mask, files["histogram"], threshold=cut)
     plots.roc_curve(scores, poisoned.poison_mask, files["roc"])
     np.savetxt(os.path.join(out, "removed.txt"), selection.removed, fmt="%d")
     files["removed"] = os.path.join(out, "removed.txt")
@@ -139,6 +145,9 @@ def run(*, dataset: str = DEFAULTS["dataset"], root=None, attack: str = DEFAULTS
                     "cpu_threads": torch.get_num_threads()},
         "files": files,
     }
+    if auto:
+        report["auroc_paper"] = metrics.detection(scores, poisoned.poison_mask)["auroc"]
+        report["assumptions"] = selection.assumptions
     with open(files["report"], "w") as f:
         json.dump(report, f, indent=2)
     return report
