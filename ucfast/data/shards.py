@@ -63,18 +63,23 @@ def _split(name: str):
     return (m.group(1), m.group(2).lower()) if m else (None, None)
 
 
+def _members(tf: tarfile.TarFile):
+    """(member, sample key, extension) of the sample files of a tar, in order; other entries skipped."""
+    for member in tf:
+        if not member.isfile():
+            continue
+        key, ext = _split(member.name)
+        if key is not None and not os.path.basename(key).startswith("__"):
+            yield member, key, ext
+
+
 def scan(path: str):
     """(keys, offsets, labels) of the samples of one shard; raises naming the shard if it is not a tar."""
     keys, offsets, labels = [], [], []
     try:
         with tarfile.open(path, mode="r:") as tf:
             current = None
-            for member in tf:
-                if not member.isfile():
-                    continue
-                key, ext = _split(member.name)
-                if key is None or os.path.basename(key).startswith("__"):
-                    continue
+            for member, key, ext in _members(tf):
                 if key != current:
                     current = key
                     keys.append(key)
@@ -186,12 +191,7 @@ class TarShards(torch.utils.data.IterableDataset):
             f.seek(int(self.offsets[start]))
             with tarfile.open(fileobj=f, mode="r:") as tf:
                 index, current, image = start - 1, None, None
-                for member in tf:
-                    if not member.isfile():
-                        continue
-                    key, ext = _split(member.name)
-                    if key is None or os.path.basename(key).startswith("__"):
-                        continue
+                for member, key, ext in _members(tf):
                     if key != current:
                         if current is not None:
                             yield self._finish(image, index, path, current)
