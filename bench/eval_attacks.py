@@ -1,7 +1,8 @@
 """The attack matrix on real data: poison -> train -> score -> detect (paper vs auto) -> retrain.
 
-    python bench/eval_attacks.py                      # Fashion-MNIST, every attack, ~20-30 min on 2 CPU cores
-    python bench/eval_attacks.py --dataset synthetic --out bench/results/synthetic
+    python bench/eval_attacks.py --n-train 3000 --attacks badnets,blended,noise-blend,wave,wanet,sig --threads 1
+    python bench/eval_attacks.py --dataset synthetic --n-train 3000 --attacks badnets,blended,noise-blend,wave,wanet,sig \
+        --threads 1 --out bench/results/synthetic           # each about 12-14 min on one shared CPU core
 
 For every attack: train the small CNN on the poisoned subset, score every sample with the paper's
 pipeline (median + NLM, softmax L1) keeping the penultimate features of the same forward, then
@@ -9,7 +10,8 @@ rank with both methods on the same scores: "ultraclean" (the paper's score, top-
 "auto" (ucfast.detect: two-sided, per class, with the automatic cut that is not told the rate).
 Reported per attack: AUROC, TPR at FPR 5%, TPR at removal ratios 0.05 / 0.10 / 0.20, the auto
 cut's TPR, FPR and removals, and clean accuracy (CA) and attack success rate (ASR) before and after
-retraining on what a cut kept (--retrain: the auto cut, the paper's cut at ratio 0.10, or both).
+retraining on what a cut kept (--retrain: the auto cut, the paper's cut at ratio 0.10, or both),
+and the issue's bars over the attacks whose backdoor took (ASR >= --min-asr; the others are named).
 Writes OUT.md (tables) and OUT.json (every number, settings, timings, versions).
 """
 from __future__ import annotations
@@ -31,17 +33,23 @@ from ucfast import attacks, data, metrics, models, train
 
 RATIOS = (0.05, 0.10, 0.20)
 PAPER_RATIO = 0.10
-# Attack options for a small CNN trained for a few epochs; the clean-label attacks poison a larger
-# share of their (only) class so that the backdoor takes at all.
+# Attack options for a small CNN trained for a few epochs on a few thousand images, so that the
+# backdoors take: the clean-label attacks poison most of their (only) class (--clean-rate), SIG
+# uses a stronger signal than the authors' delta 20 (at 20 its ASR was 11% on Fashion-MNIST), and
+# WaNet a much stronger warp than the paper's s 0.5 (at s 1 its ASR was 19%, at 4 26%).
 MATRIX = {
     "badnets": {},
     "blended": {},
-    "wanet": {"s": 1.0},
+    "wanet": {"s": 8.0},
     "noise-blend": {},
     "wave": {},
-    "sig": {"clean_label": True},
+    "sig": {"clean_label": True, "delta": 60.0},
     "lc": {"clean_label": True},
 }
+# Per-dataset changes: the generated images carry lighting gradients and low-frequency clutter
+# that mask the global triggers (a 14-level wave: ASR 6%; noise blended at 0.15: ASR 64%), so
+# they are made stronger there.
+DATASET_OPTIONS = {"synthetic": {"wave": {"amplitude": 28.0}, "noise-blend": {"alpha": 0.25}}}
 
 
 def _cli(argv=None):
@@ -55,6 +63,9 @@ def _cli(argv=None):
     p.add_argument("--clean-rate", type=float, default=0.08, help="poison rate of the clean-label attacks")
     p.add_argument("--target", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--min-asr", type=float, default=0.5,
+                   help="attacks whose backdoor reaches a lower ASR before cleaning are reported but left out of"
+                        " the bars (there is no backdoor to find)")
     p.add_argument("--retrain", choices=("auto", "ratio", "both", "none"), default="auto",
                    help="retrain after the auto cut, the paper's cut at ratio 0.10, both, or not at all")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
@@ -86,7 +97,7 @@ def _evaluate_method(scores, mask, method: str) -> tuple[dict, dict]:
 
 
 def run_attack(name, train_set, test_set, mean, std, args, log) -> dict:
-    options = dict(MATRIX.get(name, {}))
+    options = {**MATRIX.get(name, {}), **DATASET_OPTIONS.get(args.dataset, {}).get(name, {})}
     clean_label = options.pop("clean_label", False)
     if name == "lc":
         options.update({"mean": mean, "std": std})
@@ -133,6 +144,25 @@ def run_attack(name, train_set, test_set, mean, std, args, log) -> dict:
     return row
 
 
+def bars(rows: list[dict], min_asr: float) -> dict:
+    """The issue's bars over the attacks whose backdoor took (ASR before >= min_asr): mean and
+    lowest AUROC per method, and the auto cut's worst TPR and FPR on the dirty-label attacks."""
+    took = [r for r in rows if r["asr_before"] >= min_asr]
+    out = {"min_asr": min_asr, "attacks": [r["attack"] for r in took],
+           "left_out": {r["attack"]: r["asr_before"] for r in rows if r["asr_before"] < min_asr}}
+    for m in ("ultraclean", "auto"):
+        au = [r[m]["auroc"] for r in took]
+        out[m] = {"mean_auroc": float(np.mean(au)) if au else math.nan, "min_auroc": min(au, default=math.nan)}
+    dirty = [r["auto"] for r in took if not r["clean_label"]]
+    out["auto_cut_dirty"] = {"min_tpr": min((a["cut_tpr"] for a in dirty), default=math.nan),
+                             "max_fpr": max((a["cut_fpr"] for a in dirty), default=math.nan)}
+    out["holds"] = {"mean AUROC >= 0.9": bool(out["auto"]["mean_auroc"] >= 0.9),
+                    "no attack below AUROC 0.8": bool(out["auto"]["min_auroc"] >= 0.8),
+                    "auto cut TPR >= 0.9 at FPR <= 0.1 (dirty-label)":
+                        bool(out["auto_cut_dirty"]["min_tpr"] >= 0.9 and out["auto_cut_dirty"]["max_fpr"] <= 0.1)}
+    return out
+
+
 def _f(v, pct=False):
     if v is None or (isinstance(v, float) and math.isnan(v)):
         return "n/a"
@@ -160,7 +190,18 @@ def markdown(report: dict) -> str:
                      f" | {_f(a['cut_tpr'])} | {_f(a['cut_fpr'])} | {a['cut_removed']} of {cfg['n_train']} |")
     au_p = [r["ultraclean"]["auroc"] for r in rows]
     au_a = [r["auto"]["auroc"] for r in rows]
-    lines += [f"| **mean** | | | {_f(float(np.mean(au_p)))} | {_f(float(np.mean(au_a)))} | | | | | |", "",
+    b = report["bars"]
+    left_out = ", ".join(f"{k} (ASR {_f(v, True)}%)" for k, v in b["left_out"].items()) or "none"
+    lines += [f"| **mean, all rows** | | | {_f(float(np.mean(au_p)))} | {_f(float(np.mean(au_a)))} | | | | | |", "",
+              f"## Bars, over the attacks whose backdoor took (ASR before >= {_f(b['min_asr'], True)}%)", "",
+              f"Left out, with no backdoor to find at this training budget: {left_out}.", "",
+              "| | paper (ultraclean) | auto |", "| --- | --- | --- |",
+              f"| mean AUROC | {_f(b['ultraclean']['mean_auroc'])} | {_f(b['auto']['mean_auroc'])} |",
+              f"| lowest AUROC | {_f(b['ultraclean']['min_auroc'])} | {_f(b['auto']['min_auroc'])} |",
+              f"| auto cut, dirty-label: lowest TPR / highest FPR | | {_f(b['auto_cut_dirty']['min_tpr'])} /"
+              f" {_f(b['auto_cut_dirty']['max_fpr'])} |", "",
+              "Bars (auto): " + "; ".join(f"{k}: {'holds' if v else 'FAILS'}" for k, v in b["holds"].items()) + ".",
+              "",
               "## TPR at removal ratios, CA and ASR before and after", "",
               "| attack | poisoned | TPR@0.05 paper / auto | TPR@0.10 paper / auto | TPR@0.20 paper / auto"
               " | CA before | ASR before | retrained after | CA after | ASR after |",
@@ -196,8 +237,9 @@ def main(argv=None) -> int:
     report = {
         "command": "python bench/eval_attacks.py " + " ".join(argv if argv is not None else sys.argv[1:]),
         "config": {k: getattr(args, k) for k in ("dataset", "n_train", "n_test", "epochs", "rate",
-                                                   "clean_rate", "target", "seed", "retrain")},
-        "attacks": rows, "seconds_total": time.perf_counter() - start, "commit": commit,
+                                                   "clean_rate", "target", "seed", "retrain", "min_asr")},
+        "attacks": rows, "bars": bars(rows, args.min_asr), "seconds_total": time.perf_counter() - start,
+        "commit": commit,
         "machine": {"platform": platform.platform(), "cpu": f"{os.cpu_count()} CPU cores",
                     "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                     "ucfast": ucfast.__version__},

@@ -10,9 +10,12 @@ from ucfast.metrics import auroc
 K, PER_CLASS, PLANTED, D = 10, 200, 120, 16
 
 
-def planted(direction, features=True, poison=True, seed=0):
+def planted(direction, features=True, poison=True, seed=0, tight=1.0, rest=1.0):
     """Scores of K classes; every class holds two natural sub-types; class 0 also holds PLANTED
-    samples that form their own feature mode and are 30x more (or less) susceptible than typical."""
+    samples that form their own feature mode and are 30x more (or less) susceptible than typical.
+    tight < 1 shrinks the spread of class 1's sub-types (a sharper natural split, as Fashion-MNIST
+    trousers) and makes them `1 / tight` times more stable, as easy samples are. rest scales the
+    distances of class 0's clean samples."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 4, (K, D))
     subtype = rng.normal(0, 1, (K, D))
@@ -20,14 +23,17 @@ def planted(direction, features=True, poison=True, seed=0):
     subtype *= 6.0 / np.linalg.norm(subtype, axis=1, keepdims=True)  # natural sub-types, equally far apart
     label = np.repeat(np.arange(K), PER_CLASS)
     n = label.size
-    feats = centres[label] + np.where(rng.random(n) < 0.5, 1, -1)[:, None] * subtype[label] + rng.normal(0, 1, (n, D))
-    dist = np.exp(rng.normal(-3, 1, (n, 2)))  # [N, 2] median / nlm distances
+    spread = np.where(label == 1, tight, 1.0)[:, None]
+    feats = (centres[label] + np.where(rng.random(n) < 0.5, 1, -1)[:, None] * subtype[label]
+             + spread * rng.normal(0, 1, (n, D)))
+    dist = np.exp(rng.normal(-3, 1, (n, 2))) * spread  # [N, 2] median / nlm distances
     mask = np.zeros(n, dtype=bool)
     if poison:
         rows = np.flatnonzero(label == 0)[:PLANTED]
         mask[rows] = True
         feats[rows] = centres[0] + rng.normal(0, 4, D) + rng.normal(0, 0.7, (PLANTED, D))
         dist[rows] *= 30.0 if direction == "susceptible" else 1 / 30.0
+        dist[np.flatnonzero(label == 0)[PLANTED:]] *= rest
     scores = ucfast.Scores(dist.sum(1).astype(np.float32), {"median": dist[:, 0].astype(np.float32),
                                                              "nlm": dist[:, 1].astype(np.float32)},
                            label.copy(), label, np.arange(n), features=feats.astype(np.float32) if features else None)
@@ -44,6 +50,29 @@ def test_planted_group_found_in_both_directions(direction):
     sel = ucfast.select(scores, method="auto")
     removed = sel.removed_mask
     assert removed[mask].mean() >= 0.9 and removed[~mask].mean() <= 0.02
+
+
+def test_a_sharply_split_clean_class_is_not_taken_for_the_poisoned_one():
+    scores, mask = planted("stable", tight=0.3)
+    det = detect(scores)
+    ratio = {r["class"]: r["ratio"] for r in det.classes}
+    assert det.flagged == [0] and ratio[0] > 2 * ratio[1]
+    removed = ucfast.select(scores).removed_mask
+    assert removed[mask].mean() >= 0.9 and removed[scores.label == 1].mean() == 0
+
+
+def test_the_suspect_group_is_the_one_apart_from_every_class_not_the_one_with_the_odder_profile():
+    scores, mask = planted("stable", rest=300.0)  # class 0's clean minority is far more susceptible still
+    det = detect(scores)
+    assert det.flagged == [0] and auroc(det.values, mask) > 0.97
+    assert next(r for r in det.classes if r["class"] == 0)["direction"] == "stable"
+
+
+def test_no_method_and_no_budget_is_the_automatic_cut():
+    scores, _ = planted("susceptible")
+    default, auto = ucfast.select(scores), ucfast.select(scores, method="auto")
+    assert default.method == "auto, cut=auto" and np.array_equal(default.removed, auto.removed)
+    assert default.assumptions == auto.assumptions
 
 
 def test_paper_score_fails_on_the_stable_group_the_detector_finds():
@@ -116,8 +145,9 @@ def test_detect_bad_inputs_are_named():
         detect(scores.total)
     with pytest.raises(ValueError, match="components must be a positive integer"):
         detect(scores, components=0)
-    with pytest.raises(ValueError, match="gate_z must be a finite number"):
-        detect(scores, gate_z=float("nan"))
+    for bad in (float("nan"), 1.0, True):
+        with pytest.raises(ValueError, match="gate_ratio must be a finite number > 1"):
+            detect(scores, gate_ratio=bad)
     two = ucfast.Scores(scores.total[:400], {"median": scores.components["median"][:400]}, scores.pred[:400],
                         scores.label[:400], scores.index[:400])
     with pytest.raises(ValueError, match="needs at least 3"):

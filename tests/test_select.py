@@ -49,7 +49,8 @@ def test_per_class_normalisation_ranks_within_class():
     (dict(ratio=0.0), r"ratio must be a fraction in \(0, 1\)"),
     (dict(ratio=1.0), r"ratio must be a fraction in \(0, 1\)"),
     (dict(ratio=-0.1), r"ratio must be a fraction"),
-    (dict(), "exactly one of ratio or threshold"),
+    (dict(method="ultraclean"), "exactly one of ratio or threshold"),
+    (dict(per_class=True), "exactly one of ratio or threshold"),
     (dict(ratio=0.1, threshold=1.0), "exactly one of ratio or threshold"),
     (dict(ratio=0.1, classes=[5]), r"classes \[5\] do not occur"),
 ])

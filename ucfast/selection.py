@@ -53,9 +53,11 @@ def select(scores: Scores, *, ratio: float | None = None, threshold: float | Non
     """Remove the most susceptible (method="ultraclean") or most suspect (method="auto") samples.
 
     method="ultraclean" (what a ratio or threshold alone means): rank the paper's score, exactly
-    the authors' cut. method="auto": rank `ucfast.detect.detect`'s two-sided values (in [0, 1]);
-    without ratio and threshold it makes the automatic cut (`ucfast.detect.auto_cut`), needing no
-    poison rate, and records what it assumed in `Selection.assumptions`.
+    the authors' cut. method="auto" (what no method, no ratio and no threshold means): rank
+    `ucfast.detect.detect`'s two-sided values (in [0, 1]); without ratio and threshold it makes the
+    automatic cut (`ucfast.detect.auto_cut`), needing no poison rate, and records what it assumed
+    in `Selection.assumptions`. auto is the default because it did best across the attack matrix
+    (bench/results/); it needs features=True scores to be sharp and at least 3 label classes.
     ratio: remove the top floor(ratio * M) of the M candidates (the authors' rule);
     threshold: remove every candidate whose value is >= threshold. With method="ultraclean" give
     exactly one; with method="auto" at most one.
@@ -66,8 +68,10 @@ def select(scores: Scores, *, ratio: float | None = None, threshold: float | Non
     if not isinstance(scores, Scores):
         raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
     if method is not None and method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} (or None: 'ultraclean' with a ratio or threshold),"
-                         f" got {method!r}")
+        raise ValueError(f"method must be one of {METHODS} (or None: 'ultraclean' with a ratio or threshold,"
+                         f" 'auto' without), got {method!r}")
+    if method is None and ratio is None and threshold is None and not per_class:
+        method = "auto"
     if method == "auto":
         if per_class:
             raise ValueError("per_class normalises the paper's score; method='auto' is per class already")
@@ -75,8 +79,9 @@ def select(scores: Scores, *, ratio: float | None = None, threshold: float | Non
             raise ValueError(f"give at most one of ratio or threshold with method='auto', got ratio={ratio!r},"
                              f" threshold={threshold!r}")
     elif (ratio is None) == (threshold is None):
-        raise ValueError(f"give exactly one of ratio or threshold (or method='auto' for the automatic cut),"
-                         f" got ratio={ratio!r}, threshold={threshold!r}")
+        raise ValueError(f"give exactly one of ratio or threshold with method='ultraclean' or per_class (or"
+                         f" neither, with method='auto' or no method, for the automatic cut), got ratio={ratio!r},"
+                         f" threshold={threshold!r}")
     if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1):
         raise ValueError(f"ratio must be a fraction in (0, 1), got {ratio!r}")
     if threshold is not None and (not isinstance(threshold, (int, float)) or math.isnan(threshold)):

@@ -7,11 +7,11 @@
 profile.py    stability profile: robust z of log per-variant distances and log feature norm
 mixture.py    two-group split: 2-means then a diagonal two-Gaussian mixture, with its gain
 subgroups.py  per-class split and which group is the suspect
-detector.py   the class gate across classes and the per-sample values
+detector.py   the class gate (strength over the median class) and the per-sample values
 cut.py        the automatic cut and the assumptions it reports
 """
 from .cut import auto_cut
-from .detector import GATE_Z, Detection, detect
+from .detector import GATE_RATIO, Detection, detect
 from .profile import robust_z, stability_profile
 
-__all__ = ["detect", "auto_cut", "Detection", "GATE_Z", "stability_profile", "robust_z"]
+__all__ = ["detect", "auto_cut", "Detection", "GATE_RATIO", "stability_profile", "robust_z"]

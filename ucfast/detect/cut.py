@@ -1,8 +1,8 @@
 """The automatic cut: which samples to remove without being told the poison rate.
 
-Rule: in every flagged class (mixture gain >= gate_z robust spreads above the median class),
-remove the samples whose posterior of the suspect group is > 1/2; remove nothing elsewhere. The
-number removed follows from the data. `assumptions` says what this took for granted and what it
+Rule: in every flagged class (strength = mixture gain x group separation >= gate_ratio times the
+median class's), remove the samples whose posterior of the suspect group is > 1/2; remove nothing
+elsewhere. The number removed follows from the data. `assumptions` says what this took for granted and what it
 found, so a reader can judge the cut.
 """
 from __future__ import annotations
@@ -18,16 +18,17 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
     removed = np.isin(label, flagged) & (detection.posterior > 0.5)
     rows = {row["class"]: row for row in detection.classes}
     found = {c: {"removed": int((removed & (label == c)).sum()), "of": rows[c]["samples"],
-                 "direction": rows[c].get("direction"), "z": round(rows[c]["z"], 2)} for c in flagged}
+                 "direction": rows[c].get("direction"), "ratio": round(rows[c]["ratio"], 2)} for c in flagged}
     unsplit = [row["class"] for row in detection.classes if not row["split"]]
     assumptions = {
-        "rule": (f"remove the suspect group (posterior > 0.5) of every class whose mixture gain has robust"
-                 f" z >= {detection.settings['gate_z']} across classes"),
+        "rule": (f"remove the suspect group (posterior > 0.5) of every class whose strength (mixture gain x"
+                 f" separation of its two groups) is >= {detection.settings['gate_ratio']} times the median class's"),
         "assumes": [
             "the poison sits in a minority of the label classes (one attack target, or a few)",
             "within a poisoned class, poisoned samples form their own group in penultimate features and"
             " stability profile, more susceptible or more stable than typical samples",
-            "clean classes split into natural sub-types less sharply than a poisoned class splits",
+            "clean classes split into natural sub-types less sharply and less far apart than a poisoned"
+            " class splits",
         ] + ([] if detection.settings["features"] else
              ["no penultimate features were kept: the split uses the per-variant distances only"]),
         "rate_given": False,
