@@ -11,22 +11,17 @@
 
 #include "cpu/ops.h"
 #include "cpu/parallel.h"
+#include "ucfast/bind.h"
 
 namespace py = pybind11;
 using ucfast::DType;
 using ucfast::Strides4;
+using ucfast::bind::Ptr;
+using ucfast::bind::ptr;
+using ucfast::bind::StrideList;
+using ucfast::bind::strides;
 
 namespace {
-
-using Ptr = std::uintptr_t;
-using StrideList = std::array<int64_t, 4>;
-
-template <typename T>
-T* ptr(Ptr p) {
-  return reinterpret_cast<T*>(p);
-}
-
-Strides4 strides(const StrideList& s) { return {s[0], s[1], s[2], s[3]}; }
 
 ucfast::LabTables lab_tables(const std::array<Ptr, 6>& t) {
   return {ptr<const int32_t>(t[0]), ptr<const int32_t>(t[1]), ptr<const int32_t>(t[2]),
@@ -118,22 +113,8 @@ PYBIND11_MODULE(_cpu, m) {
       [](Ptr x, int x_type, const StrideList& xs, const std::vector<Ptr>& denoised, Ptr out, int out_type,
          const StrideList& os, int64_t b, int64_t h, int64_t w, float amplify, const std::array<float, 3>& mean,
          const std::array<float, 3>& std_, int threads) {
-        ucfast::cpu::VariantsArgs a;
-        a.x = ptr<const void>(x);
-        a.x_type = static_cast<DType>(x_type);
-        a.xs = strides(xs);
-        for (Ptr d : denoised) a.denoised.push_back(ptr<const uint8_t>(d));
-        a.out = ptr<void>(out);
-        a.out_type = static_cast<DType>(out_type);
-        a.os = strides(os);
-        a.b = b;
-        a.h = h;
-        a.w = w;
-        a.amplify = amplify;
-        for (int c = 0; c < 3; ++c) {
-          a.mean[c] = mean[c];
-          a.std[c] = std_[c];
-        }
+        const ucfast::VariantsArgs a = ucfast::bind::variants_args(x, x_type, xs, denoised, out, out_type, os, b, h, w,
+                                                                   amplify, mean, std_);
         py::gil_scoped_release nogil;
         ucfast::cpu::variants(a, threads);
       },

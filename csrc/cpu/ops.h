@@ -4,10 +4,10 @@
 #pragma once
 
 #include <cstdint>
-#include <vector>
 
 #include "ucfast/common.h"
 #include "ucfast/lab.h"
+#include "ucfast/variants_args.h"
 
 namespace ucfast::cpu {
 
@@ -43,18 +43,7 @@ void nlm(const uint8_t* src, Strides4 s, uint8_t* dst, int64_t n, int64_t h, int
 
 // The variants op after denoising: x (uint8 0..255 or float32 0..1, any strides) and the denoised
 // uint8 images -> [V * B, 3, H, W] normalised model input in `out_type`, written with `out` strides.
-struct VariantsArgs {
-  const void* x;
-  DType x_type;
-  Strides4 xs;
-  std::vector<const uint8_t*> denoised;  // each [B, 3, H, W] contiguous
-  void* out;
-  DType out_type;
-  Strides4 os;
-  int64_t b, h, w;
-  float amplify;
-  float mean[3], std[3];
-};
+using VariantsArgs = ucfast::VariantsArgs;  // ucfast/variants_args.h
 void variants(const VariantsArgs& a, int threads);
 
 // The susceptibility reduction over float32 logits [V * B, K] (row stride `row_stride`).

@@ -5,10 +5,10 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
-#include <vector>
 
 #include "ucfast/common.h"
 #include "ucfast/lab.h"
+#include "ucfast/variants_args.h"
 
 namespace ucfast::cuda {
 
@@ -36,18 +36,7 @@ struct NlmParams {
 void nlm(const uint8_t* src, Strides4 s, uint8_t* dst, uint8_t* scratch, int64_t n, int64_t h, int64_t w,
          const NlmParams& p, cudaStream_t stream);
 
-struct VariantsArgs {
-  const void* x;
-  DType x_type;  // u8 or f32
-  Strides4 xs;
-  std::vector<const uint8_t*> denoised;  // each [b, 3, h, w] contiguous
-  void* out;
-  DType out_type;  // f32, bf16, f16 or f64
-  Strides4 os;
-  int64_t b, h, w;
-  float amplify;
-  float mean[3], std[3];
-};
+using VariantsArgs = ucfast::VariantsArgs;  // ucfast/variants_args.h
 void variants(const VariantsArgs& a, cudaStream_t stream);
 
 // logits: [v * b, k] of `dtype` (f32, bf16, f16), row stride `row_stride` elements, unit column stride.
