@@ -18,14 +18,17 @@ from ucfast import backends
 from .runtime import FLOAT_DTYPES, device_reasons
 
 
+def _not_nchw3(t, name: str, dims: str) -> list[str]:
+    """Why `t` is not a [N, 3, H, W] tensor (empty when it is)."""
+    if isinstance(t, torch.Tensor) and t.dim() == 4 and t.shape[1] == 3:
+        return []
+    shape = tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__
+    return [f"{name} must be a [{dims}, 3, H, W] tensor, got {shape}"]
+
+
 def _pixels_reasons(device: torch.device, pixels) -> list[str]:
-    why = device_reasons(device)
-    if why:
-        return why
-    if not isinstance(pixels, torch.Tensor) or pixels.dim() != 4 or pixels.shape[1] != 3:
-        shape = tuple(pixels.shape) if isinstance(pixels, torch.Tensor) else type(pixels).__name__
-        why.append(f"pixels must be a [N, 3, H, W] tensor, got {shape}")
-    elif pixels.dtype != torch.uint8:
+    why = device_reasons(device) or _not_nchw3(pixels, "pixels", "N")
+    if not why and pixels.dtype != torch.uint8:
         why.append(f"pixels must be uint8, got {pixels.dtype}")
     return why
 
@@ -77,10 +80,8 @@ def _variants_reasons(device, images, denoisers, amplify, mean, std, dtype, chan
     why = device_reasons(device)
     if why:
         return why
-    if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] != 3:
-        shape = tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__
-        why.append(f"images must be a [B, 3, H, W] tensor, got {shape}")
-    elif images.dtype != torch.uint8 and images.dtype not in FLOAT_DTYPES + (torch.float64,):
+    why = _not_nchw3(images, "images", "B")
+    if not why and images.dtype != torch.uint8 and images.dtype not in FLOAT_DTYPES + (torch.float64,):
         why.append(f"images must be uint8 or float16/bfloat16/float32/float64, got {images.dtype}")
     if dtype not in FLOAT_DTYPES:
         why.append(f"the model dtype must be one of {FLOAT_DTYPES}, got {dtype}")
