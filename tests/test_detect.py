@@ -5,33 +5,39 @@ import pytest
 
 import ucfast
 from ucfast.detect import auto_cut, detect
+from ucfast.detect.whiten import class_axes
 from ucfast.metrics import auroc
 
-K, PER_CLASS, PLANTED, D = 10, 200, 120, 16
+K, PER_CLASS, PLANTED, D, STYLE = 10, 200, 120, 16, 3
 
 
-def planted(direction, features=True, poison=True, seed=0, tight=1.0, rest=1.0):
-    """Scores of K classes; every class holds two natural sub-types; class 0 also holds PLANTED
-    samples that form their own feature mode and are 30x more (or less) susceptible than typical.
-    tight < 1 shrinks the spread of class 1's sub-types (a sharper natural split, as Fashion-MNIST
-    trousers) and makes them `1 / tight` times more stable, as easy samples are. rest scales the
-    distances of class 0's clean samples."""
+def planted(direction, features=True, poison=True, seed=0, tight=1.0, rest=1.0, added=False):
+    """Scores of K classes whose natural variation (a pose, a light or dark foreground) runs along a
+    few STYLE directions shared by every class; every class holds two natural sub-types along one
+    of them. Class 0 also holds PLANTED samples (in place of clean ones) that form their own feature
+    mode off the shared directions (a trigger) and are 30x more (or less) susceptible than typical.
+    tight < 1 shrinks the spread of class 1's sub-types off the shared directions (a sharper natural
+    split, as Fashion-MNIST trousers) and makes them `1 / tight` times more stable, as easy samples are. rest scales the
+    distances of class 0's clean samples. added: the planted samples come on top of class 0's
+    PER_CLASS clean ones (dirty-label poison grows its target class) instead of in place of some."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 4, (K, D))
-    subtype = rng.normal(0, 1, (K, D))
-    subtype -= (subtype * centres).sum(1, keepdims=True) / (centres ** 2).sum(1, keepdims=True) * centres  # same norm
-    subtype *= 6.0 / np.linalg.norm(subtype, axis=1, keepdims=True)  # natural sub-types, equally far apart
-    label = np.repeat(np.arange(K), PER_CLASS)
+    style = np.linalg.qr(rng.normal(0, 1, (D, STYLE)))[0].T  # [STYLE, D] orthonormal shared directions
+    subtype = rng.normal(0, 1, (K, STYLE)) @ style
+    subtype *= 3.0 / np.linalg.norm(subtype, axis=1, keepdims=True)  # sub-types 6 apart, in the shared directions
+    label = np.repeat(np.arange(K), [PER_CLASS + (PLANTED if added and poison else 0)] + [PER_CLASS] * (K - 1))
     n = label.size
     spread = np.where(label == 1, tight, 1.0)[:, None]
     feats = (centres[label] + np.where(rng.random(n) < 0.5, 1, -1)[:, None] * subtype[label]
-             + spread * rng.normal(0, 1, (n, D)))
+             + spread * rng.normal(0, 1, (n, D)) + rng.normal(0, 2, (n, STYLE)) @ style)
     dist = np.exp(rng.normal(-3, 1, (n, 2))) * spread  # [N, 2] median / nlm distances
     mask = np.zeros(n, dtype=bool)
     if poison:
         rows = np.flatnonzero(label == 0)[:PLANTED]
         mask[rows] = True
-        feats[rows] = centres[0] + rng.normal(0, 4, D) + rng.normal(0, 0.7, (PLANTED, D))
+        trigger = rng.normal(0, 1, D)
+        trigger -= style.T @ (style @ trigger)
+        feats[rows] = centres[0] + 8.0 * trigger / np.linalg.norm(trigger) + rng.normal(0, 0.7, (PLANTED, D))
         dist[rows] *= 30.0 if direction == "susceptible" else 1 / 30.0
         dist[np.flatnonzero(label == 0)[PLANTED:]] *= rest
     scores = ucfast.Scores(dist.sum(1).astype(np.float32), {"median": dist[:, 0].astype(np.float32),
@@ -66,6 +72,34 @@ def test_the_suspect_group_is_the_one_apart_from_every_class_not_the_one_with_th
     det = detect(scores)
     assert det.flagged == [0] and auroc(det.values, mask) > 0.97
     assert next(r for r in det.classes if r["class"] == 0)["direction"] == "stable"
+
+
+def test_a_class_grown_by_dirty_label_poison_counts_its_excess_size():
+    scores, mask = planted("stable", added=True)
+    det = detect(scores)
+    row = next(r for r in det.classes if r["class"] == 0)
+    assert row["size"] == pytest.approx((PER_CLASS + PLANTED) / PER_CLASS)
+    assert row["ratio"] == pytest.approx(row["gain_ratio"] * row["size"])
+    plain = next(r for r in detect(scores, size_prior=False).classes if r["class"] == 0)
+    assert plain["ratio"] == pytest.approx(plain["gain_ratio"]) and plain["ratio"] < row["ratio"]
+    smaller = next(r for r in det.classes if r["class"] == 1)
+    assert smaller["ratio"] == pytest.approx(smaller["gain_ratio"])  # a class at or below the median size keeps its gain ratio
+    assert det.flagged == [0] and auroc(det.values, mask) > 0.97
+
+
+def test_whitening_finds_the_direction_no_other_class_varies_along():
+    rng = np.random.default_rng(1)
+    label = np.repeat(np.arange(5), 300)
+    feats = rng.normal(0, 1, (label.size, 6))
+    feats[:, 0] *= 10.0  # every class varies widely along axis 0 (a shared style)
+    group = (label == 0) & (rng.random(label.size) < 0.4)
+    feats[group, 1] += 6.0  # class 0 also splits along axis 1, less widely than the shared style
+    axes = class_axes(feats, label, np.arange(5), 2)[0]
+    first = axes[:, 0]
+    assert max(auroc(first, group[label == 0]), auroc(-first, group[label == 0])) > 0.99
+    raw = feats[label == 0] - feats[label == 0].mean(0)
+    top = np.linalg.svd(raw, full_matrices=False)[2][0]
+    assert abs(top[0]) > 0.9  # plain PCA would have split the shared style instead
 
 
 def test_no_method_and_no_budget_is_the_automatic_cut():
@@ -152,6 +186,8 @@ def test_detect_bad_inputs_are_named():
                         scores.label[:400], scores.index[:400])
     with pytest.raises(ValueError, match="needs at least 3"):
         detect(two)
+    with pytest.raises(ValueError, match="size_prior must be True or False"):
+        detect(scores, size_prior="yes")
     bad = scores.components["nlm"].copy()
     bad[5] = np.nan
     broken = ucfast.Scores(scores.total, {"median": scores.components["median"], "nlm": bad}, scores.pred,

@@ -5,9 +5,10 @@
     ucfast.select(scores, method="auto")       # the same, as a Selection
 
 profile.py    stability profile: robust z of log per-variant distances and log feature norm
+whiten.py     each class's features in units of the other classes' within-class variation
 mixture.py    two-group split: 2-means then a diagonal two-Gaussian mixture, with its gain
 subgroups.py  per-class split and which group is the suspect
-detector.py   the class gate (strength over the median class) and the per-sample values
+detector.py   the class gate (gain over the median class's, x excess size) and the per-sample values
 cut.py        the automatic cut and the assumptions it reports
 """
 from .cut import auto_cut

@@ -1,8 +1,8 @@
 """The automatic cut: which samples to remove without being told the poison rate.
 
-Rule: in every flagged class (strength = mixture gain x group separation >= gate_ratio times the
-median class's), remove the samples whose posterior of the suspect group is > 1/2; remove nothing
-elsewhere. The number removed follows from the data. `assumptions` says what this took for granted and what it
+Rule: in every flagged class (strength = its whitened mixture gain over the median class's, times its
+size over the median class's when larger, >= gate_ratio), remove the samples whose posterior of
+the suspect group is > 1/2; remove nothing elsewhere. The number removed follows from the data. `assumptions` says what this took for granted and what it
 found, so a reader can judge the cut.
 """
 from __future__ import annotations
@@ -21,15 +21,21 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
                  "direction": rows[c].get("direction"), "ratio": round(rows[c]["ratio"], 2)} for c in flagged}
     unsplit = [row["class"] for row in detection.classes if not row["split"]]
     assumptions = {
-        "rule": (f"remove the suspect group (posterior > 0.5) of every class whose strength (mixture gain x"
-                 f" separation of its two groups) is >= {detection.settings['gate_ratio']} times the median class's"),
+        "rule": (f"remove the suspect group (posterior > 0.5) of every class whose strength (two-group mixture"
+                 f" gain in whitened features over the median class's"
+                 f"{', times its size over the median size when larger' if detection.settings['size_prior'] else ''})"
+                 f" is >= {detection.settings['gate_ratio']}"),
         "assumes": [
             "the poison sits in a minority of the label classes (one attack target, or a few)",
-            "within a poisoned class, poisoned samples form their own group in penultimate features and"
-            " stability profile, more susceptible or more stable than typical samples",
-            "clean classes split into natural sub-types less sharply and less far apart than a poisoned"
-            " class splits",
-        ] + ([] if detection.settings["features"] else
+            "within a poisoned class, poisoned samples form their own group in penultimate features, along a"
+            " direction the clean classes do not vary along (the trigger)",
+            "clean classes split into natural sub-types less sharply, in units of the variation every class"
+            " shows, than a poisoned class splits",
+        ] + (["label classes are about equally large, so a class well above the median size is suspect"
+              " (dirty-label poison adds samples to its target); when they are not, use"
+              " ucfast.detect.detect(scores, size_prior=False) with ucfast.detect.auto_cut"]
+             if detection.settings["size_prior"] else [])
+          + ([] if detection.settings["features"] else
              ["no penultimate features were kept: the split uses the per-variant distances only"]),
         "rate_given": False,
         "flagged_classes": found,

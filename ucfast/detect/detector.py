@@ -1,26 +1,29 @@
 """`detect(scores)`: a two-sided, per-class poison detector built on what the scoring pass computes.
 
-    per-variant distances + penultimate features (same forward) --> stability profile  (profile.py)
-    per label class: two-group mixture on features + profile   --> gain, separation, suspect group
-                     (the group further from every other class)      (subgroups.py)
-    strength = gain x separation, over the median class's       --> class gate
-    value of a sample = gate(class) x posterior(suspect group)  in [0, 1]
+    penultimate features (same forward)  --> whitened by natural within-class variation (whiten.py)
+    per-variant distances (+ feature norm) --> stability profile                       (profile.py)
+    per label class: two-group mixture on its top whitened components --> gain, suspect group
+                     (the group further from every other class)          (subgroups.py)
+    strength = gain over the median class's gain, x the class's size over the median class's
+               when it is larger (size_prior)                          --> class gate
+    value of a sample = gate(class) x (1 + posterior(suspect group)) / 2, in [0, 1]
 
-The class statistic is the product of two things a poisoned class has and a clean class split
-into its natural sub-types has less of: how much better two groups explain the class than one
-(the mixture gain, per sample) and how far apart the two groups' feature centroids lie, in units
-of the median distance between class centroids (a poison group is a different concept from the
-class it is labelled as; a natural sub-type is the same concept). Each is compared to the median
-class as a ratio, not a robust z: with ten classes a median absolute deviation is too noisy to
-set a threshold on (on Fashion-MNIST one easy sub-type of trousers reached robust z 4.3 of the
-gain alone, while a poisoned class reached 1.7).
+Why the gain in whitened units: a poisoned class holds a group that differs from its genuine
+members along a direction no clean class varies along (the trigger); measured in units of the
+variation every class shows, that group splits off far more sharply (a large mixture gain per
+sample) than the natural sub-types of any clean class. Each gain is compared to the median class
+as a ratio, not a robust z: with ten classes a median absolute deviation is too noisy to set a
+threshold on. Why the size: dirty-label poison ADDS samples to its target class; on a data set
+whose classes are about equally large, a class well above the median size that also splits in two
+is the strongest single sign of it. Clean-label poison does not change sizes and is flagged by its
+split alone. Pass size_prior=False for data sets whose classes are naturally unequal.
 
-It catches poison that is the MOST susceptible (a trigger that denoising removes: BadNets) and
-poison that is the LEAST susceptible (a trigger that survives denoising and saturates the softmax:
-blended noise, low-frequency waves), because the suspect group is picked by how far its profile
-lies from the typical sample in either direction, not by a sign. It assumes the poison sits in
-few label classes (the attack's target) and that clean classes are not themselves split in two as
-sharply and as far apart as a poisoned one; it never sees the poison mask.
+Why (1 + posterior) / 2: every sample of a flagged class ranks above every sample of a class that
+is not, and within a class the suspect group ranks first. It catches poison that is the MOST
+susceptible (a trigger that denoising removes: BadNets) and poison that is the LEAST susceptible (a
+trigger that survives denoising and saturates the softmax: blended noise, low-frequency waves),
+because the split is on features, not on the sign of the paper's score. It assumes the poison sits
+in few label classes (the attack's target); it never sees the poison mask.
 """
 from __future__ import annotations
 
@@ -32,8 +35,10 @@ import numpy as np
 from ..scores import Scores
 from .profile import stability_profile
 from .subgroups import min_class_size, split_class
+from .whiten import class_axes
 
-GATE_RATIO = 3.0  # a class whose strength (gain x separation) is this many times the median class's is flagged
+GATE_RATIO = 4.5  # a class whose strength (gain ratio x size ratio) reaches this is flagged
+GAIN_FLOOR = 0.05  # nats per sample: the median gain is taken as at least this (unimodal classes give ~0.01)
 GATE_SHARPNESS = 4.0  # gate = 1 / (1 + (GATE_RATIO / ratio) ** GATE_SHARPNESS): 1/2 at the threshold, ~0.16 at 2/3 of it
 
 
@@ -53,7 +58,7 @@ class Detection:
         return [row["class"] for row in self.classes if row["flagged"]]
 
 
-def _check(scores, components, profile_weight, gate_ratio):
+def _check(scores, components, profile_weight, gate_ratio, size_prior):
     if not isinstance(scores, Scores):
         raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
     if isinstance(components, bool) or not isinstance(components, int) or components < 1:
@@ -64,6 +69,8 @@ def _check(scores, components, profile_weight, gate_ratio):
     if isinstance(gate_ratio, bool) or not isinstance(gate_ratio, (int, float)) or not math.isfinite(
             gate_ratio) or gate_ratio <= 1:
         raise ValueError(f"gate_ratio must be a finite number > 1 (times the median class), got {gate_ratio!r}")
+    if not isinstance(size_prior, bool):
+        raise ValueError(f"size_prior must be True or False, got {size_prior!r}")
     if len(scores) == 0:
         raise ValueError("scores hold no samples")
     if scores.features is not None and (scores.features.ndim != 2 or len(scores.features) != len(scores)):
@@ -78,54 +85,55 @@ def _check(scores, components, profile_weight, gate_ratio):
     return classes
 
 
-def detect(scores: Scores, *, components: int = 8, profile_weight: float = 0.5,
-           gate_ratio: float = GATE_RATIO) -> Detection:
+def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0,
+           gate_ratio: float = GATE_RATIO, size_prior: bool = True) -> Detection:
     """Score every sample of `scores` for being poisoned, in both directions (see the module doc).
 
-    components: principal components of the penultimate features used per class; profile_weight:
-    weight of the stability profile against them; gate_ratio: a class's strength over the median
-    class's at which its gate reaches 1/2 and it is flagged. Works without features (scores from
-    `ucfast.score(...)` without features=True) on the per-variant distances alone, the strength
-    then being the gain alone, less sharply.
+    components: whitened principal components of the penultimate features used per class;
+    profile_weight: weight of the stability profile in the split, next to them (0: features alone;
+    the profile still names each suspect group's direction); gate_ratio: the strength at which a
+    class's gate reaches 1/2 and it is flagged; size_prior: count a class larger than the median
+    class as that much more suspect (dirty-label poison adds samples to its target). Works without
+    features (scores from `ucfast.score(...)` without features=True) on the per-variant distances
+    alone, less sharply.
     """
-    classes = _check(scores, components, profile_weight, gate_ratio)
+    classes = _check(scores, components, profile_weight, gate_ratio, size_prior)
     profile, names = stability_profile(scores)
     feats = None if scores.features is None else scores.features.astype(np.float64)
     n = len(scores)
     posterior = np.zeros(n)
     gains = np.zeros(classes.size)
-    offsets = np.zeros(classes.size)
     splits = {}
     small = min_class_size(components)
-    centroids = None if feats is None else np.stack([feats[scores.label == c].mean(0) for c in classes])  # [K, D]
+    counts = np.array([int((scores.label == c).sum()) for c in classes])
+    if feats is not None:
+        centroids = np.stack([feats[scores.label == c].mean(0) for c in classes])  # [K, D]
+        axes = class_axes(feats, scores.label, classes, components)
     for k, c in enumerate(classes):
         rows = np.flatnonzero(scores.label == c)
         if rows.size < small:
             continue
-        split = split_class(None if feats is None else feats[rows], profile[rows],
-                            others=None if feats is None else np.delete(centroids, k, axis=0),
-                            components=components, profile_weight=profile_weight)
+        if feats is None:
+            split = split_class(None, None, profile[rows])
+        else:
+            split = split_class(axes[c], feats[rows], profile[rows], others=np.delete(centroids, k, axis=0),
+                                profile_weight=profile_weight)
         posterior[rows] = split.posterior
-        gains[k], offsets[k] = split.gain, split.offset
+        gains[k] = split.gain
         splits[int(c)] = split
-    if feats is None:
-        separation = np.ones(classes.size)
-    else:
-        between = np.linalg.norm(centroids[:, None] - centroids[None], axis=-1)[np.triu_indices(classes.size, 1)]
-        separation = offsets / max(float(np.median(between)), 1e-12)
-    strength = np.maximum(gains, 0.0) * separation
-    med = float(np.median(strength))
-    ratio = strength / med if med > 0 else np.zeros(classes.size)
+    gain_ratio = gains / max(float(np.median(gains)), GAIN_FLOOR)
+    size = counts / float(np.median(counts))
+    ratio = np.maximum(gain_ratio, 0.0) * (np.maximum(size, 1.0) if size_prior else 1.0)
     gate = ratio ** GATE_SHARPNESS / (ratio ** GATE_SHARPNESS + gate_ratio ** GATE_SHARPNESS)
     values = np.zeros(n)
     rows_out = []
     distance_columns = [i for i, name in enumerate(names) if name != "feature_norm"]
     for k, c in enumerate(classes):
         rows = scores.label == c
-        values[rows] = gate[k] * posterior[rows]
+        values[rows] = gate[k] * (1.0 + posterior[rows]) / 2.0
         split = splits.get(int(c))
-        row = {"class": int(c), "samples": int(rows.sum()), "gain": float(gains[k]),
-               "separation": float(separation[k]), "ratio": float(ratio[k]), "gate": float(gate[k]),
+        row = {"class": int(c), "samples": int(counts[k]), "gain": float(gains[k]), "gain_ratio": float(gain_ratio[k]),
+               "size": float(size[k]), "ratio": float(ratio[k]), "gate": float(gate[k]),
                "flagged": bool(ratio[k] >= gate_ratio), "split": split is not None}
         if split is not None:
             shift = float(np.mean(split.suspect_profile[distance_columns]))
@@ -134,4 +142,5 @@ def detect(scores: Scores, *, components: int = 8, profile_weight: float = 0.5,
         rows_out.append(row)
     return Detection(values=values, posterior=posterior, classes=rows_out, profile_names=names,
                      settings={"components": components, "profile_weight": profile_weight, "gate_ratio": gate_ratio,
-                               "features": scores.features is not None, "min_class_size": small})
+                               "size_prior": size_prior, "features": scores.features is not None,
+                               "min_class_size": small})
