@@ -87,6 +87,30 @@ def test_a_class_grown_by_dirty_label_poison_counts_its_excess_size():
     assert det.flagged == [0] and auroc(det.values, mask) > 0.97
 
 
+def test_an_oversized_class_left_after_its_suspect_group_is_completed_along_its_top_axis():
+    scores, far = planted("stable", added=True)
+    rng = np.random.default_rng(3)
+    clean0 = np.flatnonzero((scores.label == 0) & ~far)[:100]
+    shift = rng.normal(0, 1, D)
+    near_feats = scores.features[clean0] + (4.0 * shift / np.linalg.norm(shift)).astype(np.float32)
+    n = len(scores)
+    grown = ucfast.Scores(np.concatenate([scores.total, scores.total[clean0]]),
+                          {k: np.concatenate([v, v[clean0]]) for k, v in scores.components.items()},
+                          np.concatenate([scores.pred, scores.pred[clean0]]),
+                          np.concatenate([scores.label, scores.label[clean0]]), np.arange(n + clean0.size),
+                          features=np.concatenate([scores.features, near_feats]))
+    near = np.r_[np.zeros(n, dtype=bool), np.ones(clean0.size, dtype=bool)]
+    poison = np.r_[far, np.zeros(clean0.size, dtype=bool)] | near
+    det = detect(grown)
+    assert det.flagged == [0] and not det.completed[:n][far].any()
+    assert det.completed.sum() == (PER_CLASS + PLANTED + clean0.size) - PER_CLASS - det.classes[0]["suspect"]
+    assert det.completed[near].mean() >= 0.9
+    removed = ucfast.select(grown).removed_mask
+    assert removed[poison].mean() >= 0.9 and removed[~poison].mean() <= 0.01
+    assert not detect(grown, size_prior=False).completed.any()
+    assert not detect(scores).completed.any()  # the suspect group alone brings the class back to size
+
+
 def test_whitening_finds_the_direction_no_other_class_varies_along():
     rng = np.random.default_rng(1)
     label = np.repeat(np.arange(5), 300)

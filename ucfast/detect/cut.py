@@ -2,29 +2,37 @@
 
 Rule: in every flagged class (strength = its whitened mixture gain over the median class's, times its
 size over the median class's when larger, >= gate_ratio), remove the samples whose posterior of
-the suspect group is > 1/2; remove nothing elsewhere. The number removed follows from the data. `assumptions` says what this took for granted and what it
-found, so a reader can judge the cut.
+the suspect group is > 1/2, and, where the rest of the class is still well above the median size,
+its excess along its top whitened axis (`complete.py`); remove nothing elsewhere. The number
+removed follows from the data. `assumptions` says what this took for granted and what it found,
+so a reader can judge the cut.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from .complete import COMPLETE_ABOVE
 from .detector import Detection
 
 
 def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]:
     """(removed mask [N] bool, assumptions dict) for a detection and the scores' labels [N]."""
     flagged = detection.flagged
-    removed = np.isin(label, flagged) & (detection.posterior > 0.5)
+    removed = (np.isin(label, flagged) & (detection.posterior > 0.5)) | detection.completed
     rows = {row["class"]: row for row in detection.classes}
     found = {c: {"removed": int((removed & (label == c)).sum()), "of": rows[c]["samples"],
-                 "direction": rows[c].get("direction"), "ratio": round(rows[c]["ratio"], 2)} for c in flagged}
+                 "direction": rows[c].get("direction"), "ratio": round(rows[c]["ratio"], 2),
+                 "completed": rows[c]["completed"]} for c in flagged}
     unsplit = [row["class"] for row in detection.classes if not row["split"]]
+    sized = detection.settings["size_prior"]
+    rule = (f"remove the suspect group (posterior > 0.5) of every class whose strength (two-group mixture gain in"
+            f" whitened features over the median class's{', times its size over the median size when larger' if sized else ''})"
+            f" is >= {detection.settings['gate_ratio']}")
+    if sized:
+        rule += (f"; where the rest of such a class is still over {COMPLETE_ABOVE} x the median size, also its excess"
+                 " over the median size, from one end of its top whitened axis")
     assumptions = {
-        "rule": (f"remove the suspect group (posterior > 0.5) of every class whose strength (two-group mixture"
-                 f" gain in whitened features over the median class's"
-                 f"{', times its size over the median size when larger' if detection.settings['size_prior'] else ''})"
-                 f" is >= {detection.settings['gate_ratio']}"),
+        "rule": rule,
         "assumes": [
             "the poison sits in a minority of the label classes (one attack target, or a few)",
             "within a poisoned class, poisoned samples form their own group in penultimate features, along a"

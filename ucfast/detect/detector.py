@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..scores import Scores
+from .complete import complete_class
 from .profile import stability_profile
 from .subgroups import min_class_size, split_class
 from .whiten import class_axes
@@ -45,10 +46,12 @@ GATE_SHARPNESS = 4.0  # gate = 1 / (1 + (GATE_RATIO / ratio) ** GATE_SHARPNESS):
 @dataclass
 class Detection:
     """Per-sample values (higher = more likely poisoned, in [0, 1]) aligned with scores.index,
-    the posterior of each sample's suspect group, and one row per label class."""
+    the posterior of each sample's suspect group, the samples that complete an oversized flagged
+    class's cut, and one row per label class."""
 
     values: np.ndarray  # [N] float64
     posterior: np.ndarray  # [N] float64
+    completed: np.ndarray  # [N] bool: added to a flagged class's cut by `complete.complete_class`
     classes: list[dict] = field(default_factory=list)
     profile_names: list[str] = field(default_factory=list)
     settings: dict = field(default_factory=dict)
@@ -125,22 +128,29 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0,
     size = counts / float(np.median(counts))
     ratio = np.maximum(gain_ratio, 0.0) * (np.maximum(size, 1.0) if size_prior else 1.0)
     gate = ratio ** GATE_SHARPNESS / (ratio ** GATE_SHARPNESS + gate_ratio ** GATE_SHARPNESS)
+    completed = np.zeros(n, dtype=bool)
+    if size_prior and feats is not None:
+        for k, c in enumerate(classes):
+            if ratio[k] >= gate_ratio and int(c) in splits:
+                completed[complete_class(feats, scores.label, classes, c, posterior > 0.5,
+                                         float(np.median(counts)), components)] = True
     values = np.zeros(n)
     rows_out = []
     distance_columns = [i for i, name in enumerate(names) if name != "feature_norm"]
     for k, c in enumerate(classes):
         rows = scores.label == c
-        values[rows] = gate[k] * (1.0 + posterior[rows]) / 2.0
+        values[rows] = gate[k] * (1.0 + np.where(completed[rows], 1.0, posterior[rows])) / 2.0
         split = splits.get(int(c))
         row = {"class": int(c), "samples": int(counts[k]), "gain": float(gains[k]), "gain_ratio": float(gain_ratio[k]),
                "size": float(size[k]), "ratio": float(ratio[k]), "gate": float(gate[k]),
-               "flagged": bool(ratio[k] >= gate_ratio), "split": split is not None}
+               "flagged": bool(ratio[k] >= gate_ratio), "split": split is not None,
+               "completed": int(completed[rows].sum())}
         if split is not None:
             shift = float(np.mean(split.suspect_profile[distance_columns]))
             row.update({"suspect": split.size, "direction": "stable" if shift < 0 else "susceptible",
                         "suspect_profile": dict(zip(names, np.round(split.suspect_profile, 3).tolist()))})
         rows_out.append(row)
-    return Detection(values=values, posterior=posterior, classes=rows_out, profile_names=names,
+    return Detection(values=values, posterior=posterior, completed=completed, classes=rows_out, profile_names=names,
                      settings={"components": components, "profile_weight": profile_weight, "gate_ratio": gate_ratio,
                                "size_prior": size_prior, "features": scores.features is not None,
                                "min_class_size": small})

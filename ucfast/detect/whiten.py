@@ -27,9 +27,11 @@ def _reduce(features: np.ndarray) -> np.ndarray:
     return centred @ eigvec[:, ::-1][:, :DIMS]
 
 
-def class_axes(features: np.ndarray, label: np.ndarray, classes: np.ndarray, components: int) -> dict:
+def class_axes(features: np.ndarray, label: np.ndarray, classes: np.ndarray, components: int,
+               only=None) -> dict:
     """{class: [n_c, r] float64}: each class's samples on its top r <= components principal axes
-    after whitening by the other classes' pooled within-class covariance. features [N, D] float64."""
+    after whitening by the other classes' pooled within-class covariance. features [N, D] float64;
+    only: the classes to return (default: all)."""
     x = _reduce(features)
     residual = np.empty_like(x)
     rows = {}
@@ -38,7 +40,7 @@ def class_axes(features: np.ndarray, label: np.ndarray, classes: np.ndarray, com
         residual[rows[c]] = x[rows[c]] - x[rows[c]].mean(0)
     scatter = residual.T @ residual
     out = {}
-    for c in classes:
+    for c in classes if only is None else only:
         own = residual[rows[c]]
         others = len(label) - len(own)
         cov = (scatter - own.T @ own) / max(others, 1)
