@@ -111,6 +111,27 @@ def test_an_oversized_class_left_after_its_suspect_group_is_completed_along_its_
     assert not detect(scores).completed.any()  # the suspect group alone brings the class back to size
 
 
+def test_class_sizes_are_left_out_when_the_classes_are_unequal_by_nature():
+    scores, _ = planted("stable", poison=False)
+    rng = np.random.default_rng(5)
+    extra = np.concatenate([np.repeat(np.flatnonzero(scores.label == c), copies)
+                            for c, copies in ((1, 4), (2, 2), (3, 1), (4, 1))])  # a long tail: 1000, 600, 400, 400
+    jitter = rng.normal(0, 0.3, (extra.size, D)).astype(np.float32)
+    tail = ucfast.Scores(np.concatenate([scores.total, scores.total[extra]]),
+                         {k: np.concatenate([v, v[extra]]) for k, v in scores.components.items()},
+                         np.concatenate([scores.pred, scores.pred[extra]]),
+                         np.concatenate([scores.label, scores.label[extra]]), np.arange(len(scores) + extra.size),
+                         features=np.concatenate([scores.features, scores.features[extra] + jitter]))
+    det = detect(tail)
+    assert det.settings["size_prior"] is False and det.flagged == [] and not det.completed.any()
+    assert ucfast.select(tail).removed.size == 0
+    assert "class sizes were not used: only 60% of the classes" in " ".join(ucfast.select(tail).assumptions["assumes"])
+    head = next(r for r in det.classes if r["class"] == 1)
+    assert head["size"] == pytest.approx(5.0) and head["ratio"] == pytest.approx(head["gain_ratio"])
+    forced = next(r for r in detect(tail, size_prior=True).classes if r["class"] == 1)
+    assert forced["ratio"] == pytest.approx(5.0 * forced["gain_ratio"])
+
+
 def test_whitening_finds_the_direction_no_other_class_varies_along():
     rng = np.random.default_rng(1)
     label = np.repeat(np.arange(5), 300)
@@ -210,7 +231,7 @@ def test_detect_bad_inputs_are_named():
                         scores.label[:400], scores.index[:400])
     with pytest.raises(ValueError, match="needs at least 3"):
         detect(two)
-    with pytest.raises(ValueError, match="size_prior must be True or False"):
+    with pytest.raises(ValueError, match="size_prior must be 'auto', True or False"):
         detect(scores, size_prior="yes")
     bad = scores.components["nlm"].copy()
     bad[5] = np.nan

@@ -9,6 +9,7 @@ whiten.py     each class's features in units of the other classes' within-class 
 mixture.py    two-group split: 2-means then a diagonal two-Gaussian mixture, with its gain
 subgroups.py  per-class split and which group is the suspect
 detector.py   the class gate (gain over the median class's, x excess size) and the per-sample values
+complete.py   completing the cut of a flagged class still oversized without its suspect group
 cut.py        the automatic cut and the assumptions it reports
 """
 from .cut import auto_cut

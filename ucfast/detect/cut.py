@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .complete import COMPLETE_ABOVE
-from .detector import Detection
+from .detector import BALANCED_RANGE, Detection
 
 
 def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]:
@@ -31,6 +31,15 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
     if sized:
         rule += (f"; where the rest of such a class is still over {COMPLETE_ABOVE} x the median size, also its excess"
                  " over the median size, from one end of its top whitened axis")
+    within = "{:.0%} of the classes are within {}-{} x the median size".format(
+        detection.settings["balanced_share"], *BALANCED_RANGE)
+    if sized:
+        sizes = (f"label classes are about equally large ({within}), so a class well above the median size is"
+                 " suspect (dirty-label poison adds samples to its target)")
+    elif detection.settings["size_prior_asked"] is False:
+        sizes = f"class sizes were not used (size_prior=False; {within})"
+    else:
+        sizes = f"class sizes were not used: only {within}"
     assumptions = {
         "rule": rule,
         "assumes": [
@@ -39,10 +48,7 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
             " direction the clean classes do not vary along (the trigger)",
             "clean classes split into natural sub-types less sharply, in units of the variation every class"
             " shows, than a poisoned class splits",
-        ] + (["label classes are about equally large, so a class well above the median size is suspect"
-              " (dirty-label poison adds samples to its target); when they are not, use"
-              " ucfast.detect.detect(scores, size_prior=False) with ucfast.detect.auto_cut"]
-             if detection.settings["size_prior"] else [])
+        ] + [sizes]
           + ([] if detection.settings["features"] else
              ["no penultimate features were kept: the split uses the per-variant distances only"]),
         "rate_given": False,

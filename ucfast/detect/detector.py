@@ -6,7 +6,10 @@
                      (the group further from every other class)          (subgroups.py)
     strength = gain over the median class's gain, x the class's size over the median class's
                when it is larger (size_prior)                          --> class gate
+    flagged class still oversized without its suspect group --> completed along its top axis
+                                                                       (complete.py)
     value of a sample = gate(class) x (1 + posterior(suspect group)) / 2, in [0, 1]
+                        (posterior taken as 1 for the completed samples)
 
 Why the gain in whitened units: a poisoned class holds a group that differs from its genuine
 members along a direction no clean class varies along (the trigger); measured in units of the
@@ -16,7 +19,9 @@ as a ratio, not a robust z: with ten classes a median absolute deviation is too 
 threshold on. Why the size: dirty-label poison ADDS samples to its target class; on a data set
 whose classes are about equally large, a class well above the median size that also splits in two
 is the strongest single sign of it. Clean-label poison does not change sizes and is flagged by its
-split alone. Pass size_prior=False for data sets whose classes are naturally unequal.
+split alone. The size is used only when the classes are otherwise about equally large
+(size_prior="auto": at least BALANCED_SHARE of them within BALANCED_RANGE of the median size), so a
+long-tailed data set does not have its head classes flagged and cut for their size.
 
 Why (1 + posterior) / 2: every sample of a flagged class ranks above every sample of a class that
 is not, and within a class the suspect group ranks first. It catches poison that is the MOST
@@ -40,6 +45,8 @@ from .whiten import class_axes
 
 GATE_RATIO = 4.5  # a class whose strength (gain ratio x size ratio) reaches this is flagged
 GAIN_FLOOR = 0.05  # nats per sample: the median gain is taken as at least this (unimodal classes give ~0.01)
+BALANCED_SHARE = 0.8  # size_prior="auto" uses the size when this share of the classes is within BALANCED_RANGE
+BALANCED_RANGE = (0.75, 1.33)  # class size over the median class size
 GATE_SHARPNESS = 4.0  # gate = 1 / (1 + (GATE_RATIO / ratio) ** GATE_SHARPNESS): 1/2 at the threshold, ~0.16 at 2/3 of it
 
 
@@ -72,8 +79,8 @@ def _check(scores, components, profile_weight, gate_ratio, size_prior):
     if isinstance(gate_ratio, bool) or not isinstance(gate_ratio, (int, float)) or not math.isfinite(
             gate_ratio) or gate_ratio <= 1:
         raise ValueError(f"gate_ratio must be a finite number > 1 (times the median class), got {gate_ratio!r}")
-    if not isinstance(size_prior, bool):
-        raise ValueError(f"size_prior must be True or False, got {size_prior!r}")
+    if not isinstance(size_prior, bool) and size_prior != "auto":
+        raise ValueError(f"size_prior must be 'auto', True or False, got {size_prior!r}")
     if len(scores) == 0:
         raise ValueError("scores hold no samples")
     if scores.features is not None and (scores.features.ndim != 2 or len(scores.features) != len(scores)):
@@ -89,14 +96,15 @@ def _check(scores, components, profile_weight, gate_ratio, size_prior):
 
 
 def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0,
-           gate_ratio: float = GATE_RATIO, size_prior: bool = True) -> Detection:
+           gate_ratio: float = GATE_RATIO, size_prior: bool | str = "auto") -> Detection:
     """Score every sample of `scores` for being poisoned, in both directions (see the module doc).
 
     components: whitened principal components of the penultimate features used per class;
     profile_weight: weight of the stability profile in the split, next to them (0: features alone;
     the profile still names each suspect group's direction); gate_ratio: the strength at which a
     class's gate reaches 1/2 and it is flagged; size_prior: count a class larger than the median
-    class as that much more suspect (dirty-label poison adds samples to its target). Works without
+    class as that much more suspect (dirty-label poison adds samples to its target) and complete its
+    cut (complete.py); "auto": when the classes are otherwise about equally large. Works without
     features (scores from `ucfast.score(...)` without features=True) on the per-variant distances
     alone, less sharply.
     """
@@ -126,6 +134,10 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0,
         splits[int(c)] = split
     gain_ratio = gains / max(float(np.median(gains)), GAIN_FLOOR)
     size = counts / float(np.median(counts))
+    balanced = float(np.mean((size >= BALANCED_RANGE[0]) & (size <= BALANCED_RANGE[1])))
+    asked = size_prior
+    if size_prior == "auto":
+        size_prior = balanced >= BALANCED_SHARE
     ratio = np.maximum(gain_ratio, 0.0) * (np.maximum(size, 1.0) if size_prior else 1.0)
     gate = ratio ** GATE_SHARPNESS / (ratio ** GATE_SHARPNESS + gate_ratio ** GATE_SHARPNESS)
     completed = np.zeros(n, dtype=bool)
@@ -152,5 +164,6 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0,
         rows_out.append(row)
     return Detection(values=values, posterior=posterior, completed=completed, classes=rows_out, profile_names=names,
                      settings={"components": components, "profile_weight": profile_weight, "gate_ratio": gate_ratio,
-                               "size_prior": size_prior, "features": scores.features is not None,
+                               "size_prior": size_prior, "size_prior_asked": asked, "balanced_share": balanced,
+                               "features": scores.features is not None,
                                "min_class_size": small})
