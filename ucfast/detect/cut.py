@@ -28,7 +28,7 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
     rule = (f"remove the suspect group (posterior > 0.5) of every class whose strength (two-group mixture gain in"
             f" whitened features over the median class's{', times its size over the median size when larger' if sized else ''})"
             f" is >= {detection.settings['gate_ratio']}")
-    if sized:
+    if sized and detection.settings["features"]:
         rule += (f"; where the rest of such a class is still over {COMPLETE_ABOVE} x the median size, also its excess"
                  " over the median size, from one end of its top whitened axis")
     within = "{:.0%} of the classes are within {}-{} x the median size".format(
