@@ -16,17 +16,13 @@
 namespace py = pybind11;
 using ucfast::DType;
 using ucfast::Strides4;
+using ucfast::bind::lab_tables;
 using ucfast::bind::Ptr;
 using ucfast::bind::ptr;
 using ucfast::bind::StrideList;
 using ucfast::bind::strides;
 
 namespace {
-
-ucfast::LabTables lab_tables(const std::array<Ptr, 6>& t) {
-  return {ptr<const int32_t>(t[0]), ptr<const int32_t>(t[1]), ptr<const int32_t>(t[2]),
-          ptr<const int32_t>(t[3]), ptr<const int32_t>(t[4]), ptr<const int32_t>(t[5])};
-}
 
 py::dict build_info() {
   py::dict info;

@@ -19,6 +19,7 @@
 namespace py = pybind11;
 using ucfast::DType;
 using ucfast::Strides4;
+using ucfast::bind::lab_tables;
 using ucfast::bind::Ptr;
 using ucfast::bind::ptr;
 using ucfast::bind::StrideList;
@@ -66,11 +67,6 @@ py::dict build_info() {
   info["host_compiler"] = std::string("gcc ") + __VERSION__;
 #endif
   return info;
-}
-
-ucfast::LabTables lab_tables(const std::array<Ptr, 6>& t) {
-  return {ptr<const int32_t>(t[0]), ptr<const int32_t>(t[1]), ptr<const int32_t>(t[2]),
-          ptr<const int32_t>(t[3]), ptr<const int32_t>(t[4]), ptr<const int32_t>(t[5])};
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "ucfast/common.h"
+#include "ucfast/lab.h"
 #include "ucfast/variants_args.h"
 
 namespace ucfast::bind {
@@ -20,6 +21,12 @@ T* ptr(Ptr p) {
 }
 
 inline Strides4 strides(const StrideList& s) { return {s[0], s[1], s[2], s[3]}; }
+
+// The six Lab lookup tables (ucfast.compiled builds them from the reference), by address.
+inline LabTables lab_tables(const std::array<Ptr, 6>& t) {
+  return {ptr<const int32_t>(t[0]), ptr<const int32_t>(t[1]), ptr<const int32_t>(t[2]),
+          ptr<const int32_t>(t[3]), ptr<const int32_t>(t[4]), ptr<const int32_t>(t[5])};
+}
 
 inline VariantsArgs variants_args(Ptr x, int x_type, const StrideList& xs, const std::vector<Ptr>& denoised, Ptr out,
                                   int out_type, const StrideList& os, int64_t b, int64_t h, int64_t w, float amplify,
