@@ -25,13 +25,12 @@ from .mixture import split_two
 class ClassSplit:
     """The split of one class: posterior [n] of the suspect group, the mixture gain (per sample,
     over one Gaussian), the suspect group's size and the medians of the global stability profile in
-    the suspect group and in the rest."""
+    the suspect group."""
 
     posterior: np.ndarray
     gain: float
     size: int
     suspect_profile: np.ndarray
-    rest_profile: np.ndarray
 
 
 def min_class_size(components: int) -> int:
@@ -57,8 +56,7 @@ def split_class(axes: np.ndarray | None, features: np.ndarray | None, profile: n
     posterior, gain = split_two(np.concatenate(parts, axis=1))
     group = posterior > 0.5
     if group.all() or not group.any():
-        med = np.median(profile, 0)
-        return ClassSplit(np.zeros(len(profile)), 0.0, 0, med, med)
+        return ClassSplit(np.zeros(len(profile)), 0.0, 0, np.median(profile, 0))
     if axes is not None:
         centroid1 = posterior @ features / posterior.sum()
         centroid0 = (1.0 - posterior) @ features / (1.0 - posterior).sum()
@@ -67,4 +65,4 @@ def split_class(axes: np.ndarray | None, features: np.ndarray | None, profile: n
         flip = np.linalg.norm(np.median(profile[~group], 0)) > np.linalg.norm(np.median(profile[group], 0))
     if flip:
         posterior, group = 1.0 - posterior, ~group
-    return ClassSplit(posterior, gain, int(group.sum()), np.median(profile[group], 0), np.median(profile[~group], 0))
+    return ClassSplit(posterior, gain, int(group.sum()), np.median(profile[group], 0))
