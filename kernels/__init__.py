@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import torch
 
-from ucfast import backends
+from ucfast.ops import backends
 
 from .runtime import FLOAT_DTYPES, device_reasons
 

@@ -12,6 +12,7 @@ import ucfast
 from tests import images as timg
 from tests.oracles import opencv_nlm, per_image, scipy_median
 from ucfast import backends, compiled, ops
+from ucfast.ops import cpu as cpu_backend
 from ucfast.reference import bitdepth as ref_bitdepth
 from ucfast.reference import median as ref_median
 from ucfast.reference import nlm as ref_nlm
@@ -132,9 +133,9 @@ def test_kernels_read_strided_pixels(lay):
     # The ops hand the backends contiguous pixels; the kernels also take any strides directly.
     x = timg.make("smoothed", 3, 19, 23, seed=7)
     arg = timg.layout(x, lay)
-    assert torch.equal(compiled.cpu_median(arg), ref_median.median(x))
-    assert torch.equal(compiled.cpu_nlm(arg, 5.0, 5.0, 7, 13), per_image(opencv_nlm, x))
-    assert torch.equal(compiled.cpu_bitdepth(arg, 4), ref_bitdepth.bitdepth(x, 4))
+    assert torch.equal(cpu_backend.median(arg), ref_median.median(x))
+    assert torch.equal(cpu_backend.nlm(arg, 5.0, 5.0, 7, 13), per_image(opencv_nlm, x))
+    assert torch.equal(cpu_backend.bitdepth(arg, 4), ref_bitdepth.bitdepth(x, 4))
 
 
 # ---- bitdepth -------------------------------------------------------------------------------------
@@ -175,7 +176,7 @@ def test_variants_amplification_equals_reference(amplify):
 def test_variants_write_every_element():
     x = timg.make("random", 3, 9, 10, seed=2)
     out = torch.full((9, 3, 9, 10), float("nan"))
-    denoised = [compiled.cpu_median(x), compiled.cpu_nlm(x, 5.0, 5.0, 7, 13)]
+    denoised = [cpu_backend.median(x), cpu_backend.nlm(x, 5.0, 5.0, 7, 13)]
     compiled._cpu.variants(x.data_ptr(), 0, x.stride(), [d.data_ptr() for d in denoised], out.data_ptr(), 1,
                            out.stride(), 3, 9, 10, 1.0, list(MEAN), list(STD), 2)
     assert not out.isnan().any()
@@ -184,7 +185,7 @@ def test_variants_write_every_element():
 
 def test_variants_empty_batch():
     x = torch.zeros(0, 3, 8, 8, dtype=torch.uint8)
-    got = compiled.cpu_variants(x, ("median", "nlm"), 1.0, MEAN, STD, torch.bfloat16, True)
+    got = cpu_backend.variants(x, ("median", "nlm"), 1.0, MEAN, STD, torch.bfloat16, True)
     assert got.shape == (0, 3, 8, 8) and got.dtype == torch.bfloat16
 
 
@@ -210,7 +211,7 @@ def test_susceptibility_matches_reference(k, space, distance):
 def test_susceptibility_other_dtypes_and_strides(dtype):
     torch.manual_seed(0)
     z = (torch.randn(40, 2 * 4) * 3).to(dtype)[:, ::2]  # [V*B, K] = [40, 4], column stride 2
-    got = compiled.cpu_susceptibility(z, 4, "softmax", "l1")
+    got = cpu_backend.susceptibility(z, 4, "softmax", "l1")
     want = ref_susceptibility.susceptibility(z, 4, "softmax", "l1")
     torch.testing.assert_close(got[0], want[0], rtol=2e-4, atol=1e-6)
     torch.testing.assert_close(got[1], want[1], rtol=2e-4, atol=1e-6)
@@ -219,17 +220,17 @@ def test_susceptibility_other_dtypes_and_strides(dtype):
 
 def test_susceptibility_prediction_takes_the_first_maximum():
     z = torch.tensor([[1.0, 3.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]])
-    assert int(compiled.cpu_susceptibility(z, 2, "logits", "l1")[2][0]) == 1
+    assert int(cpu_backend.susceptibility(z, 2, "logits", "l1")[2][0]) == 1
 
 
 def test_susceptibility_rejects_bad_settings():
     z = torch.zeros(4, 3)
     with pytest.raises(ValueError, match="space must be one of"):
-        compiled.cpu_susceptibility(z, 2, "probs", "l1")
+        cpu_backend.susceptibility(z, 2, "probs", "l1")
     with pytest.raises(ValueError, match="needs space='softmax'"):
-        compiled.cpu_susceptibility(z, 2, "logits", "kl")
+        cpu_backend.susceptibility(z, 2, "logits", "kl")
     with pytest.raises(ValueError, match="logits must be"):
-        compiled.cpu_susceptibility(z, 3, "softmax", "l1")
+        cpu_backend.susceptibility(z, 3, "softmax", "l1")
 
 
 # ---- torch.library --------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import ucfast
 from tests import images as timg
 from tests.oracles import opencv_nlm, per_image, scipy_median
 from ucfast import backends, compiled, ops
+from ucfast.ops import cuda as cuda_backend
 from ucfast.reference import bitdepth as ref_bitdepth
 from ucfast.reference import median as ref_median
 from ucfast.reference import susceptibility as ref_susceptibility
@@ -130,9 +131,9 @@ def test_public_denoisers_batches_layouts_dtypes(denoiser, n, lay, dtype):
 def test_kernels_read_strided_pixels(lay):
     x = timg.make("smoothed", 3, 19, 23, seed=7)
     arg = on_gpu(x, lay)
-    assert torch.equal(compiled.cuda_median(arg).cpu(), ref_median.median(x))
-    assert torch.equal(compiled.cuda_nlm(arg, 5.0, 5.0, 7, 13).cpu(), per_image(opencv_nlm, x))
-    assert torch.equal(compiled.cuda_bitdepth(arg, 4).cpu(), ref_bitdepth.bitdepth(x, 4))
+    assert torch.equal(cuda_backend.median(arg).cpu(), ref_median.median(x))
+    assert torch.equal(cuda_backend.nlm(arg, 5.0, 5.0, 7, 13).cpu(), per_image(opencv_nlm, x))
+    assert torch.equal(cuda_backend.bitdepth(arg, 4).cpu(), ref_bitdepth.bitdepth(x, 4))
 
 
 @pytest.mark.parametrize("levels", [2, 4, 7, 256])
@@ -173,7 +174,7 @@ def test_variants_write_every_element(channels_last):
     x = on_gpu(timg.make("random", 3, 9, 10, seed=2))
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     out = torch.full((9, 3, 9, 10), float("nan"), device=CUDA).contiguous(memory_format=fmt)
-    denoised = [compiled.cuda_median(x), compiled.cuda_nlm(x, 5.0, 5.0, 7, 13)]
+    denoised = [cuda_backend.median(x), cuda_backend.nlm(x, 5.0, 5.0, 7, 13)]
     compiled._cuda.variants(x.data_ptr(), 0, x.stride(), [d.data_ptr() for d in denoised], out.data_ptr(), 1,
                             out.stride(), 3, 9, 10, 1.0, list(MEAN), list(STD), torch.cuda.current_device(),
                             torch.cuda.current_stream().cuda_stream)
@@ -183,7 +184,7 @@ def test_variants_write_every_element(channels_last):
 
 def test_variants_empty_batch():
     x = torch.zeros(0, 3, 8, 8, dtype=torch.uint8, device=CUDA)
-    got = compiled.cuda_variants(x, ("median", "nlm"), 1.0, MEAN, STD, torch.bfloat16, True)
+    got = cuda_backend.variants(x, ("median", "nlm"), 1.0, MEAN, STD, torch.bfloat16, True)
     assert got.shape == (0, 3, 8, 8) and got.dtype == torch.bfloat16 and got.device.type == "cuda"
 
 
@@ -191,7 +192,7 @@ def test_variants_kernel_names_a_bad_argument():
     x = on_gpu(timg.make("random", 1, 4, 4))
     out = torch.empty(2, 3, 4, 4, device=CUDA)
     with pytest.raises(ValueError, match="argument 'std' must be positive"):
-        compiled._cuda.variants(x.data_ptr(), 0, x.stride(), [compiled.cuda_median(x).data_ptr()], out.data_ptr(), 1,
+        compiled._cuda.variants(x.data_ptr(), 0, x.stride(), [cuda_backend.median(x).data_ptr()], out.data_ptr(), 1,
                                 out.stride(), 1, 4, 4, 1.0, list(MEAN), [0.2, 0.0, 0.2], torch.cuda.current_device(),
                                 torch.cuda.current_stream().cuda_stream)
 
@@ -218,7 +219,7 @@ def test_susceptibility_matches_reference(k, space, distance):
 def test_susceptibility_half_dtypes_and_row_stride(dtype):
     torch.manual_seed(0)
     z = (torch.randn(40, 12) * 3).to(dtype)[:, :7]  # [V*B, K] = [40, 7], row stride 12
-    got = compiled.cuda_susceptibility(z.to(CUDA), 4, "softmax", "l1")
+    got = cuda_backend.susceptibility(z.to(CUDA), 4, "softmax", "l1")
     want = ref_susceptibility.susceptibility(z, 4, "softmax", "l1")
     torch.testing.assert_close(got[0].cpu(), want[0], rtol=2e-4, atol=1e-6)
     torch.testing.assert_close(got[1].cpu(), want[1], rtol=2e-4, atol=1e-6)
@@ -233,7 +234,7 @@ def test_susceptibility_float64_is_refused_with_its_reason():
 
 def test_susceptibility_prediction_takes_the_first_maximum():
     z = torch.tensor([[1.0, 3.0, 3.0, 0.0], [0.0, 0.0, 0.0, 0.0]], device=CUDA)
-    assert int(compiled.cuda_susceptibility(z, 2, "logits", "l1")[2][0]) == 1
+    assert int(cuda_backend.susceptibility(z, 2, "logits", "l1")[2][0]) == 1
 
 
 # ---- torch.library, streams -----------------------------------------------------------------------

@@ -10,22 +10,13 @@ import torch
 from . import ops
 from .images import as_tensor, check_images
 from .reference.susceptibility import check_space_distance
-from .reference.variants import DENOISERS
+from .ops.denoisers import check_denoisers
 from .scores import Scores
 
 
 def check_settings(denoisers, space, distance, amplify):
     """Validate the scoring settings; returns the denoiser names as a tuple."""
-    if isinstance(denoisers, str):
-        denoisers = (denoisers,)
-    denoisers = tuple(denoisers)
-    if not denoisers:
-        raise ValueError(f"denoisers must name at least one of {DENOISERS}, got an empty sequence")
-    for name in denoisers:
-        if name not in DENOISERS:
-            raise ValueError(f"unknown denoiser {name!r} in denoisers; expected names from {DENOISERS}")
-    if len(set(denoisers)) != len(denoisers):
-        raise ValueError(f"denoisers must not repeat a name, got {denoisers}")
+    denoisers = check_denoisers(denoisers)
     check_space_distance(space, distance)
     if isinstance(amplify, bool) or not isinstance(amplify, (int, float)) or not math.isfinite(amplify):
         raise ValueError(f"amplify must be a finite number (1.0 is the paper's denoised image), got {amplify!r}")

@@ -3,15 +3,16 @@ from __future__ import annotations
 
 import torch
 
+from ..ops.denoisers import BITDEPTH_LEVELS, check_levels
 
-def bitdepth(pixels: torch.Tensor, levels: int = 4) -> torch.Tensor:
+
+def bitdepth(pixels: torch.Tensor, levels: int = BITDEPTH_LEVELS) -> torch.Tensor:
     """Quantise uint8 pixels to `levels` evenly spaced values of 0..255, rounding to the nearest.
 
     In 0..1 units this is round(x * (levels - 1)) / (levels - 1), computed exactly in integers:
     q = round(p * (levels - 1) / 255) and the output is q * 255 / (levels - 1) rounded half up.
     """
-    if not isinstance(levels, int) or levels < 2 or levels > 256:
-        raise ValueError(f"levels must be an integer in 2..256, got {levels!r}")
+    check_levels(levels)
     steps = levels - 1
     p = pixels.to(torch.int32)
     # p * steps / 255 is never a tie (255 is odd), so floor(x + 1/2) is exact rounding.

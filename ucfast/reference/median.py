@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import torch
 
+from ..ops.denoisers import check_kernel_size
+
 from .borders import symmetric_index
 
 
@@ -29,8 +31,7 @@ def median(pixels: torch.Tensor) -> torch.Tensor:
 
 def median_kxk(pixels: torch.Tensor, k: int = 3) -> torch.Tensor:
     """Per-channel k x k median (k odd), borders as in `median`. [N, C, H, W] uint8 -> same."""
-    if k < 1 or k % 2 == 0:
-        raise ValueError(f"k must be a positive odd integer, got {k}")
+    check_kernel_size(k)
     n, c, h, w = pixels.shape
     r = k // 2
     x = _extend(_extend(pixels, 2, r, r), 3, r, r)  # [N, C, H+2r, W+2r]

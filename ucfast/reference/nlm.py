@@ -16,34 +16,16 @@ whole batch, a squared-difference plane and a separable box sum of shifted slice
 from __future__ import annotations
 
 import math
-import numbers
 from functools import lru_cache
 
 import numpy as np
 import torch
 
+from ..ops.denoisers import INT_MAX, NLM, check_nlm_args
 from .borders import reflect101_index
 from .lab import lab_to_lbgr, lbgr_to_lab
 
-INT_MAX = 2**31 - 1
 WEIGHT_THRESHOLD = 0.001
-
-
-def check_nlm_args(h, h_color, template, search) -> None:
-    """The one validation of NLM parameters, shared by every backend.
-
-    h, h_color: positive finite numbers; template, search: positive odd integers (template at most 46340).
-    """
-    for name, value in (("h", h), ("h_color", h_color)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"{name} must be a positive finite number, got {value!r}")
-    for name, value in (("template", template), ("search", search)):
-        if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1 or value % 2 == 0:
-            raise ValueError(f"{name} must be a positive odd integer, got {value!r}")
-    if template > 46340:
-        raise ValueError(f"template must be at most 46340 (template^2 must fit an int), got {template!r}")
-    if search * search * 255 > INT_MAX:
-        raise ValueError(f"search must be at most 2901 (search^2 * 255 must fit an int), got {search!r}")
 
 
 @lru_cache(maxsize=64)
@@ -125,8 +107,8 @@ def nlm_plane(plane: torch.Tensor, h: float, template: int = 7, search: int = 13
     return out.clamp_(0, 255).to(torch.uint8)
 
 
-def nlm(pixels: torch.Tensor, h: float = 5.0, h_color: float = 5.0, template: int = 7,
-        search: int = 13) -> torch.Tensor:
+def nlm(pixels: torch.Tensor, h: float = NLM.h, h_color: float = NLM.h_color, template: int = NLM.template,
+        search: int = NLM.search) -> torch.Tensor:
     """`cv2.fastNlMeansDenoisingColored(img, None, h, h_color, template, search)`. [N, 3, H, W] uint8 -> same."""
     check_nlm_args(h, h_color, template, search)
     if pixels.dtype != torch.uint8 or pixels.dim() != 4 or pixels.shape[1] != 3:

@@ -11,22 +11,15 @@ from __future__ import annotations
 import torch
 
 from ..images import to_uint8, to_unit
+from ..ops.denoisers import denoise as denoise_with
 from .bitdepth import bitdepth
 from .median import median
 from .nlm import nlm
 
-DENOISERS = ("median", "nlm", "bitdepth")
-
 
 def denoise(name: str, pixels: torch.Tensor) -> torch.Tensor:
-    """One named denoiser with its UltraClean parameters on [N, 3, H, W] uint8 pixels."""
-    if name == "median":
-        return median(pixels)
-    if name == "nlm":
-        return nlm(pixels)
-    if name == "bitdepth":
-        return bitdepth(pixels)
-    raise ValueError(f"unknown denoiser {name!r}; expected one of {DENOISERS}")
+    """One named denoiser (ucfast.ops.denoisers) with its UltraClean parameters on [N, 3, H, W] uint8 pixels."""
+    return denoise_with(name, pixels, median, nlm, bitdepth)
 
 
 def variants(

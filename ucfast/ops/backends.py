@@ -1,12 +1,16 @@
 """Explicit backend choice for every op: auto | cuda | triton | cpu | torch.
 
-Each op registers one implementation per backend together with a function that says why that
-implementation cannot run on given inputs (an empty list means it can). Nothing falls back
-silently: a backend that was asked for and cannot run raises one error listing every reason.
+Each backend registers, for every op it implements, the implementation and a function that says
+why it cannot run on given inputs (an empty list means it can): the torch reference in
+ucfast/ops/torch_backend.py, the compiled modules in ucfast/ops/cpu.py and cuda.py, Triton in
+ucfast/kernels/__init__.py. Nothing falls back silently: a backend that was asked for and cannot
+run raises one error listing every reason, and `auto` landing on the slow torch reference warns
+(`ReferenceFallback`) with the reasons the faster backends gave.
 """
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Callable
 
@@ -20,6 +24,10 @@ AUTO_ORDER = {"cuda": ("cuda", "triton", "torch"), "cpu": ("cpu", "torch")}
 
 class BackendUnavailable(RuntimeError):
     """No requested backend can run this op on these inputs."""
+
+
+class ReferenceFallback(UserWarning):
+    """backend="auto" runs an op on the torch reference because no faster backend can run it."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,9 @@ def resolve(op: str, backend: str, device: torch.device, *args, **kwargs) -> tup
             continue
         why = impl.reasons(device, *args, **kwargs)
         if not why:
+            if backend == "auto" and name == "torch" and skipped:
+                warnings.warn(f"ucfast: {op} runs on the slow torch reference on {device} because no faster"
+                              " backend can run it:\n  " + "\n  ".join(skipped), ReferenceFallback, stacklevel=3)
             return name, impl.fn
         skipped.append(f"{name}: " + "; ".join(why))
     raise BackendUnavailable(

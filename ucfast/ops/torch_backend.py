@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from . import backends
-from .reference import bitdepth, median, nlm, susceptibility, variants
+from ..reference import bitdepth, median, nlm, susceptibility, variants
 
 backends.register("median", "torch", median.median)
 backends.register("median_kxk", "torch", median.median_kxk)
