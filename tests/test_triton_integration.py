@@ -11,7 +11,7 @@ from torch._dynamo.backends.debugging import aot_eager
 import ucfast
 from tests import images as timg
 from ucfast import backends, ops
-from ucfast.scoring import score_batch
+from ucfast.engine import score_batch
 
 pytest.importorskip("triton")
 

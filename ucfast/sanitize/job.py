@@ -162,17 +162,19 @@ class JobDir:
         return os.path.join(self.chunks, f"c{chunk:08d}.npz")
 
     def write_chunk(self, chunk: int, start: int, total: np.ndarray, dist: np.ndarray, pred: np.ndarray,
-                    errors: list) -> None:
-        """Commit one chunk: scores of positions start..start+len-1 (NaN / -1 where unreadable)."""
+                    errors: list, features: np.ndarray | None = None) -> None:
+        """Commit one chunk: scores (and features) of positions start..start+len-1 (NaN / -1 where unreadable)."""
         buf = io.BytesIO()
+        extra = {} if features is None else {"features": features}
         np.savez(buf, start=np.int64(start), total=total, dist=dist, pred=pred,
-                 errors=np.frombuffer(json.dumps(errors).encode(), dtype=np.uint8))
+                 errors=np.frombuffer(json.dumps(errors).encode(), dtype=np.uint8), **extra)
         atomic_write_bytes(self.chunk_path(chunk), buf.getvalue())
 
     def read_chunk(self, chunk: int, start: int, stop: int) -> dict:
         path = self.chunk_path(chunk)
         with np.load(path) as z:
             data = {k: z[k] for k in ("total", "dist", "pred")}
+            data["features"] = z["features"] if "features" in z.files else None
             data["errors"] = json.loads(z["errors"].tobytes().decode())
             if int(z["start"]) != start or data["total"].shape[0] != stop - start:
                 raise JobMismatch(f"{path} holds positions {int(z['start'])}.. ({data['total'].shape[0]}), expected"
