@@ -127,12 +127,51 @@ def test_npz_roundtrip_and_split_keys(tmp_path):
     np.savez(hwc, test_images=grey, test_labels=np.arange(5))
     test = data.build("npz", hwc, "test")
     assert test.images.shape == (5, 3, 6, 6) and torch.equal(test.images[:, 2], torch.from_numpy(grey))
-    with pytest.raises(ValueError, match="'train_images' and 'train_labels'|'images' and 'labels'"):
+    with pytest.raises(ValueError, match=r"no image array for split 'train'.*holds \['test_images', 'test_labels'\]"):
         data.build("npz", hwc, "train")
     empty = tmp_path / "empty.npz"
     np.savez(empty, images=np.zeros((0, 3, 4, 4), np.uint8), labels=np.zeros(0, np.int64))
     with pytest.raises(ValueError, match="holds no images"):
         data.build("npz", empty)
+
+
+@pytest.mark.parametrize("arrays, split, image_key, label_key", [
+    (dict(images=0, labels=0), None, "images", "labels"),
+    (dict(train_images=0, train_labels=0, test_images=0, test_labels=0), "train", "train_images", "train_labels"),
+    (dict(x_train=0, y_train=0, x_test=0, y_test=0), "test", "x_test", "y_test"),
+    (dict(x=0, y=0), "train", "x", "y"),
+    (dict(data=0), None, "data", None),
+])
+def test_npz_key_rules_are_one_for_build_and_sanitize(tmp_path, arrays, split, image_key, label_key):
+    from ucfast.data.npz import NpzImages, read_npz
+
+    rng = np.random.default_rng(1)
+    path = tmp_path / "keys.npz"
+    np.savez(path, **{k: (rng.integers(0, 256, (4, 5, 5, 3), dtype=np.uint8) if k in ("images", "train_images",
+                          "test_images", "x_train", "x_test", "x", "data") else np.arange(4)) for k in arrays})
+    found = read_npz(path, split)
+    assert (found.image_key, found.label_key, found.layout) == (image_key, label_key, "NHWC")
+    if split in (None, "train"):
+        source = NpzImages(str(path))
+        assert (source.image_key, source.label_key) == (image_key, label_key)
+        assert source.labels.tolist() == ([-1] * 4 if label_key is None else [0, 1, 2, 3])
+    if label_key is None:
+        with pytest.raises(ValueError, match=r"no label array for split 'train'.*holds \['data'\]"):
+            data.build("npz", path, split)
+    else:
+        assert torch.equal(data.build("npz", path, split).labels, torch.arange(4))
+
+
+def test_npz_bad_arrays_are_named(tmp_path):
+    from ucfast.data.npz import read_npz
+
+    path = tmp_path / "bad.npz"
+    np.savez(path, images=np.zeros((4, 5, 5, 3), np.int32), labels=np.arange(4))
+    with pytest.raises(ValueError, match="images 'images' must be uint8 .* got dtype int32"):
+        read_npz(path)
+    np.savez(path, images=np.zeros((4, 5, 5, 3), np.uint8), labels=np.arange(3))
+    with pytest.raises(ValueError, match="labels 'labels' must be 4 integers, got shape \\(3,\\)"):
+        read_npz(path)
 
 
 def test_folder_dataset(tmp_path):

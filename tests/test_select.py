@@ -62,3 +62,34 @@ def test_bad_selection_arguments(kwargs, match):
 def test_select_needs_scores():
     with pytest.raises(TypeError, match="ucfast.Scores"):
         ucfast.select(np.zeros(3), ratio=0.1)
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    (dict(ratio=True), r"ratio must be a number, got True \(bool\)"),
+    (dict(threshold=False), r"threshold must be a number, got False \(bool\)"),
+    (dict(threshold=np.bool_(True)), r"threshold must be a number, got .*bool"),
+    (dict(ratio="0.1"), r"ratio must be a number, got '0.1' \(str\)"),
+    (dict(ratio=0.1, classes=[True]), "classes must be a class index or a non-empty list"),
+    (dict(ratio=0.1, classes=[]), "classes must be a class index or a non-empty list"),
+    (dict(ratio=0.1, per_class="yes"), "per_class must be True or False, got 'yes'"),
+    (dict(method="best"), r"method must be one of \('ultraclean', 'auto'\)"),
+])
+def test_bools_and_other_non_numbers_are_refused(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        ucfast.select(scores([0.1, 0.2, 0.3]), **kwargs)
+
+
+def test_numpy_scalars_are_numbers():
+    s = scores([0.1, 0.9, 0.5, 0.7, 0.2, 0.3, 0.8, 0.0, 0.6, 0.4], label=[0, 1] * 5)
+    assert ucfast.select(s, ratio=np.float32(0.25)).removed.tolist() == ucfast.select(s, ratio=0.25).removed.tolist()
+    assert ucfast.select(s, threshold=np.float64(0.5)).removed.tolist() == [1, 2, 3, 6, 8]
+    assert ucfast.select(s, threshold=np.int64(1)).removed.size == 0
+    assert ucfast.select(s, ratio=0.5, classes=np.int64(1)).removed.tolist() == [1, 3]
+
+
+def test_check_resolves_the_method():
+    from ucfast.selection import check
+
+    assert check().method == "auto" and check(ratio=0.1).method == "ultraclean"
+    assert check(ratio=0.1, method="auto").name == "auto, ratio=0.1"
+    assert check(threshold=1, per_class=True, classes=[3, 1, 3]).name == "threshold=1.0, per_class, classes=[1, 3]"

@@ -22,7 +22,7 @@ import torch
 
 from . import attacks, backends, data, metrics, models, plots, train
 from .scoring import score as ucfast_score
-from .selection import select
+from .selection import apply, check
 
 DEFAULTS = {
     "dataset": "synthetic", "attack": "blended", "poison_rate": 0.1, "target": 0, "ratio": 0.2, "epochs": 5,
@@ -67,10 +67,8 @@ def run(*, dataset: str = DEFAULTS["dataset"], root=None, attack: str = DEFAULTS
     if isinstance(poison_rate, bool) or not isinstance(poison_rate, (int, float)) or not 0 < poison_rate < 1:
         raise ValueError(f"poison_rate must be a fraction in (0, 1) (share of the training set poisoned),"
                          f" got {poison_rate!r}")
-    auto = ratio == "auto"
-    if not auto and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1):
-        raise ValueError(f"ratio must be a fraction in (0, 1) (share of the training set removed) or 'auto',"
-                         f" got {ratio!r}")
+    auto = isinstance(ratio, str) and ratio == "auto"
+    rule = check(method="auto") if auto else check(ratio=ratio)
     if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
     dev = torch.device(device) if device is not None else torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -105,7 +103,7 @@ def run(*, dataset: str = DEFAULTS["dataset"], root=None, attack: str = DEFAULTS
     scores = ucfast_score(data.batches(poisoned, 256), suspect, mean=mean, std=std, denoisers=denoisers,
                           backend=backend, progress=progress, features=auto)
     lap("score")
-    selection = select(scores, method="auto") if auto else select(scores, ratio=ratio)
+    selection = apply(scores, rule)
     ranking = metrics.detection(selection if auto else scores, poisoned.poison_mask)
     found = metrics.detection(selection, poisoned.poison_mask)
     lap("select")

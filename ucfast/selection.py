@@ -1,7 +1,14 @@
-"""`ucfast.select`: which samples to remove, from their scores."""
+"""`ucfast.select`: which samples to remove, from their scores; the one selection of ucfast.
+
+The library (`ucfast.select`), the demo and the sanitize job all select here: `check` turns the
+arguments into a `Rule` (the sanitize job calls it before any scoring starts), `select` applies it.
+Ratio cuts take the top-k with np.partition (O(N)) and per-class statistics one stable sort of the
+labels, so ~1e8 scores (memory-mapped or not) need no full sort and no Python lists.
+"""
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import dataclass
 
 import numpy as np
@@ -36,16 +43,127 @@ class Selection:
                 f" threshold={self.threshold:.6g})")
 
 
-def _per_class_values(total: np.ndarray, label: np.ndarray) -> np.ndarray:
-    """Robust z-score within each label class: (s - median) / (1.4826 * MAD), MAD floored at 1e-12."""
-    values = np.empty_like(total)
-    for c in np.unique(label):
-        m = label == c
-        s = total[m]
+@dataclass(frozen=True)
+class Rule:
+    """Checked selection arguments: what `select` ranks and where it cuts (see `select`)."""
+
+    method: str  # one of METHODS
+    ratio: float | None
+    threshold: float | None
+    classes: tuple[int, ...] | None  # sorted, distinct
+    per_class: bool
+
+    @property
+    def ranked(self) -> str:
+        """What the cut compares: the paper's score, its per-class robust z-score or the detector's value."""
+        if self.method == "auto":
+            return "detector value"
+        return "per-class robust z-score" if self.per_class else "score"
+
+    @property
+    def name(self) -> str:
+        """The rule in words, e.g. "ratio=0.1, per_class" or "auto, cut=auto"; `Selection.method`."""
+        if self.ratio is not None:
+            name = f"ratio={self.ratio}"
+        elif self.threshold is not None:
+            name = f"threshold={self.threshold}"
+        else:
+            name = "cut=auto"
+        if self.method == "auto":
+            name = "auto, " + name
+        if self.per_class:
+            name += ", per_class"
+        if self.classes is not None:
+            name += f", classes={list(self.classes)}"
+        return name
+
+
+def _number(value, name: str) -> float | None:
+    """value as a float (Python or numpy scalar, not a bool), or None."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a number, got {value!r} ({type(value).__name__})")
+    return float(value)
+
+
+def _classes(classes) -> tuple[int, ...] | None:
+    if classes is None:
+        return None
+    items = [classes] if isinstance(classes, numbers.Integral) else classes
+    try:
+        items = list(items)
+    except TypeError:
+        raise ValueError(f"classes must be a class index or a list of them, got {classes!r}") from None
+    if not items or any(isinstance(c, (bool, np.bool_)) or not isinstance(c, numbers.Integral) for c in items):
+        raise ValueError(f"classes must be a class index or a non-empty list of them, got {classes!r}")
+    return tuple(sorted({int(c) for c in items}))
+
+
+def check(*, ratio=None, threshold=None, classes=None, per_class=False, method=None) -> Rule:
+    """The one argument check of every selection (see `select` for the meaning); returns the Rule."""
+    if method is not None and method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS} (or None: 'ultraclean' with a ratio or threshold,"
+                         f" 'auto' without), got {method!r}")
+    if not isinstance(per_class, (bool, np.bool_)):
+        raise ValueError(f"per_class must be True or False, got {per_class!r}")
+    ratio, threshold = _number(ratio, "ratio"), _number(threshold, "threshold")
+    if method is None:
+        method = "auto" if ratio is None and threshold is None and not per_class else "ultraclean"
+    if method == "auto":
+        if per_class:
+            raise ValueError("per_class normalises the paper's score; method='auto' is per class already")
+        if ratio is not None and threshold is not None:
+            raise ValueError(f"give at most one of ratio or threshold with method='auto', got ratio={ratio!r},"
+                             f" threshold={threshold!r}")
+    elif (ratio is None) == (threshold is None):
+        raise ValueError(f"give exactly one of ratio or threshold with method='ultraclean' or per_class (or"
+                         f" neither, with method='auto' or no method, for the automatic cut), got ratio={ratio!r},"
+                         f" threshold={threshold!r}")
+    if ratio is not None and not 0 < ratio < 1:
+        raise ValueError(f"ratio must be a fraction in (0, 1), got {ratio!r}")
+    if threshold is not None and math.isnan(threshold):
+        raise ValueError(f"threshold must be a number, got {threshold!r}")
+    return Rule(method, ratio, threshold, _classes(classes), bool(per_class))
+
+
+def per_class_values(total: np.ndarray, label: np.ndarray) -> np.ndarray:
+    """[N] float64 robust z-scores within each label: (s - median) / (1.4826 * MAD), MAD floored at 1e-12."""
+    values = np.empty(total.shape[0], dtype=np.float64)
+    order = np.argsort(label, kind="stable")
+    edges = np.flatnonzero(np.diff(label[order])) + 1
+    for group in np.split(order, edges):
+        if not group.size:
+            continue
+        s = np.asarray(total[group], dtype=np.float64)
         med = np.median(s)
         mad = max(1.4826 * float(np.median(np.abs(s - med))), 1e-12)
-        values[m] = (s - med) / mad
+        values[group] = (s - med) / mad
     return values
+
+
+def top_k(values: np.ndarray, candidates: np.ndarray, index: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    """Positions of the k largest values among `candidates` (positions into values), ties to the lower
+    dataset position index[...], and the smallest chosen value (inf when k is 0)."""
+    if k <= 0:
+        return np.zeros(0, dtype=np.int64), math.inf
+    v = values[candidates]
+    kth = np.partition(v, v.size - k)[v.size - k]
+    above = np.flatnonzero(v > kth)
+    ties = np.flatnonzero(v == kth)
+    ties = ties[np.argsort(index[candidates[ties]], kind="stable")[: k - above.size]]
+    return candidates[np.concatenate([above, ties])], float(kth)
+
+
+def _candidates(rule: Rule, label: np.ndarray) -> np.ndarray:
+    """[N] bool: the samples the cut may remove."""
+    if rule.classes is None:
+        return np.ones(label.shape[0], dtype=bool)
+    present = np.unique(label)
+    missing = np.setdiff1d(np.asarray(rule.classes, dtype=np.int64), present)
+    if missing.size:
+        raise ValueError(f"classes {missing.tolist()} do not occur among the scored labels {present.tolist()}")
+    return np.isin(label, rule.classes)
 
 
 def select(scores: Scores, *, ratio: float | None = None, threshold: float | None = None,
@@ -58,75 +176,46 @@ def select(scores: Scores, *, ratio: float | None = None, threshold: float | Non
     automatic cut (`ucfast.detect.auto_cut`), needing no poison rate, and records what it assumed
     in `Selection.assumptions`. auto is the default because it did best across the attack matrix
     (bench/results/); it needs features=True scores to be sharp and at least 3 label classes.
-    ratio: remove the top floor(ratio * M) of the M candidates (the authors' rule);
-    threshold: remove every candidate whose value is >= threshold. With method="ultraclean" give
-    exactly one; with method="auto" at most one.
+    ratio: remove the top floor(ratio * M) of the M candidates (the authors' rule), ties broken by
+    dataset position (lower first); threshold: remove every candidate whose value is >= threshold.
+    With method="ultraclean" give exactly one; with method="auto" at most one. Numbers may be Python
+    or numpy scalars, not bools.
     classes: only samples whose label is in `classes` are candidates ("poisoned class known").
     per_class: rank robust per-class z-scores of the paper's score instead of raw scores, so
     classes whose samples are all more susceptible do not take the whole budget (ultraclean only).
     """
+    rule = check(ratio=ratio, threshold=threshold, classes=classes, per_class=per_class, method=method)
+    return apply(scores, rule)
+
+
+def apply(scores: Scores, rule: Rule) -> Selection:
+    """`select` with arguments already checked by `check`."""
     if not isinstance(scores, Scores):
         raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
-    if method is not None and method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS} (or None: 'ultraclean' with a ratio or threshold,"
-                         f" 'auto' without), got {method!r}")
-    if method is None and ratio is None and threshold is None and not per_class:
-        method = "auto"
-    if method == "auto":
-        if per_class:
-            raise ValueError("per_class normalises the paper's score; method='auto' is per class already")
-        if ratio is not None and threshold is not None:
-            raise ValueError(f"give at most one of ratio or threshold with method='auto', got ratio={ratio!r},"
-                             f" threshold={threshold!r}")
-    elif (ratio is None) == (threshold is None):
-        raise ValueError(f"give exactly one of ratio or threshold with method='ultraclean' or per_class (or"
-                         f" neither, with method='auto' or no method, for the automatic cut), got ratio={ratio!r},"
-                         f" threshold={threshold!r}")
-    if ratio is not None and (isinstance(ratio, bool) or not isinstance(ratio, (int, float)) or not 0 < ratio < 1):
-        raise ValueError(f"ratio must be a fraction in (0, 1), got {ratio!r}")
-    if threshold is not None and (not isinstance(threshold, (int, float)) or math.isnan(threshold)):
-        raise ValueError(f"threshold must be a number, got {threshold!r}")
-    total = scores.total.astype(np.float64)
+    label = np.asarray(scores.label)
+    candidate = _candidates(rule, label)
     assumptions = None
-    if method == "auto":
+    if rule.method == "auto":
         detection = detect(scores)
         values = detection.values
+    elif rule.per_class:
+        values = per_class_values(scores.total, label)
     else:
-        values = _per_class_values(total, scores.label) if per_class else total
-    candidate = np.ones(len(total), dtype=bool)
-    if classes is not None:
-        wanted = np.asarray(list(classes) if not isinstance(classes, int) else [classes], dtype=np.int64)
-        missing = np.setdiff1d(wanted, scores.label)
-        if missing.size:
-            raise ValueError(f"classes {missing.tolist()} do not occur among the scored labels {np.unique(scores.label).tolist()}")
-        candidate = np.isin(scores.label, wanted)
-    cand_pos = np.flatnonzero(candidate)
-    if ratio is not None:
-        k = int(math.floor(ratio * cand_pos.size))
-        # Highest values first; ties broken by dataset position so the result is deterministic.
-        order = np.lexsort((scores.index[cand_pos], -values[cand_pos]))
-        chosen = cand_pos[order[:k]]
-        thr = float(values[chosen].min()) if k else math.inf
-        removed_mask = np.zeros(len(total), dtype=bool)
+        values = np.asarray(scores.total, dtype=np.float64)
+    removed_mask = np.zeros(label.shape[0], dtype=bool)
+    if rule.ratio is not None:
+        cand = np.flatnonzero(candidate)
+        chosen, thr = top_k(values, cand, scores.index, int(math.floor(rule.ratio * cand.size)))
         removed_mask[chosen] = True
-        name = f"ratio={ratio}"
-    elif threshold is not None:
-        thr = float(threshold)
+    elif rule.threshold is not None:
+        thr = rule.threshold
         removed_mask = candidate & (values >= thr)
-        name = f"threshold={thr}"
     else:
-        removed_mask, assumptions = auto_cut(detection, scores.label)
+        removed_mask, assumptions = auto_cut(detection, label)
         removed_mask &= candidate
         thr = float(values[removed_mask].min()) if removed_mask.any() else math.inf
-        name = "cut=auto"
-    if method == "auto":
-        name = "auto, " + name
-    if per_class:
-        name += ", per_class"
-    if classes is not None:
-        name += f", classes={sorted(set(int(c) for c in np.atleast_1d(classes)))}"
     return Selection(
         removed=scores.index[removed_mask], kept=scores.index[~removed_mask], threshold=thr,
-        values=values, index=scores.index, label=scores.label, removed_mask=removed_mask, method=name,
+        values=values, index=scores.index, label=label, removed_mask=removed_mask, method=rule.name,
         assumptions=assumptions,
     )

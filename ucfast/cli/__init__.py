@@ -1,15 +1,19 @@
-"""The `ucfast` command line: one sub-command per module, each adding its own parser."""
+"""The `ucfast` command line: one sub-command per module of this package, each adding its own parser.
+
+    demo       ucfast/cli/demo.py       the whole loop on a small dataset
+    info       ucfast/cli/info.py       what was built, which backends can run here
+    sanitize   ucfast/cli/sanitize.py   score a whole dataset and list what to remove
+"""
 from __future__ import annotations
 
 import argparse
 import importlib
-import sys
 
 # Sub-command name -> module with `add_parser(subparsers)` that sets `func(args) -> int`.
 COMMANDS = {
-    "sanitize": "ucfast.cli_sanitize",
-    "demo": "ucfast.cli_demo",
-    "info": "ucfast.cli_info",
+    "sanitize": "ucfast.cli.sanitize",
+    "demo": "ucfast.cli.demo",
+    "info": "ucfast.cli.info",
 }
 
 
@@ -25,6 +29,3 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -7,9 +7,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .attacks import ATTACKS
-from .data import NAMES as DATASETS
-from .demo import DEFAULTS
+from ..attacks import ATTACKS
+from ..data import NAMES as DATASETS
+from ..demo import DEFAULTS
 
 
 def _ratio(text: str) -> float | str:
@@ -67,8 +67,8 @@ def add_parser(subparsers) -> None:
 
 
 def main(args) -> int:
-    from .backends import BackendUnavailable
-    from .demo import format_table, run
+    from ..ops.backends import BackendUnavailable
+    from ..demo import format_table, run
 
     try:
         report = run(dataset=args.dataset, root=args.root, attack=args.attack, poison_rate=args.poison_rate,

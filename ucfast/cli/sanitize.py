@@ -1,4 +1,7 @@
-"""`ucfast sanitize DATA --arch NAME --checkpoint FILE --out DIR [--ratio R | --threshold T]`.
+"""`ucfast sanitize DATA --arch NAME --checkpoint FILE --out DIR [--method M] [--ratio R | --threshold T]`.
+
+The selection is `ucfast.select`'s: with neither --ratio nor --threshold its default (method auto,
+the automatic cut); a ratio or threshold alone is the paper's cut (method ultraclean).
 
 Under `torchrun --nproc_per_node=G -m ucfast sanitize ...` every rank scores its share; rank 0
 prints the summary. Errors a user can cause end with one line on stderr and exit status 1.
@@ -64,10 +67,15 @@ def add_parser(subparsers) -> None:
     m.add_argument("--mean", type=_floats, help="normalisation mean in 0..1 units, one or three numbers (default 0)")
     m.add_argument("--std", type=_floats, help="normalisation std in 0..1 units, one or three numbers (default 1)")
     s = p.add_argument_group("selection")
+    s.add_argument("--method", choices=("auto", "ultraclean"),
+                   help="auto: the two-sided detector (ucfast.detect), which cuts by itself when no ratio or"
+                        " threshold is given; ultraclean: the paper's score (default: ultraclean with --ratio or"
+                        " --threshold, auto without)")
     one = s.add_mutually_exclusive_group()
-    one.add_argument("--ratio", type=float, help="remove the top floor(R * N) samples by score (0 < R < 1)")
-    one.add_argument("--threshold", type=float, help="remove every sample whose score is >= T")
-    s.add_argument("--per-class", action="store_true", help="rank robust per-class z-scores instead of raw scores")
+    one.add_argument("--ratio", type=float, help="remove the top floor(R * N) samples by the ranked value (0 < R < 1)")
+    one.add_argument("--threshold", type=float, help="remove every sample whose ranked value is >= T")
+    s.add_argument("--per-class", action="store_true",
+                   help="rank robust per-class z-scores of the score instead of raw scores (ultraclean only)")
     s.add_argument("--classes", type=_ints, help="only samples with these labels are candidates (e.g. 0,3)")
     d = p.add_argument_group("images and scoring")
     d.add_argument("--resize", type=int, metavar="PIXELS", help="scale the shorter side to this size (bilinear)")
@@ -109,25 +117,24 @@ def _summary(result) -> str:
         f"this run: {run['images_scored_now']} images in {run['wall_s']:.1f} s"
         + (f" ({rate:.1f} images/s)" if rate else ""),
     ]
-    if sel["method"] == "none":
-        lines.append("no selection asked for (give --ratio or --threshold): nothing removed")
-    else:
-        cutoff = "none" if sel["cutoff"] is None else f"{sel['cutoff']:.6g}"
-        lines.append(f"removed {c['removed']}, kept {c['kept']} ({sel['method']}; cutoff {cutoff})")
+    cutoff = "none" if sel["cutoff"] is None else f"{sel['cutoff']:.6g}"
+    lines.append(f"removed {c['removed']}, kept {c['kept']} ({sel['method']}; cutoff {cutoff})")
+    if sel["assumptions"] is not None:
+        lines.append("the automatic cut's rule and assumptions: report.json, selection.assumptions")
     lines.append(f"outputs in {result.out}: manifest.csv, manifest.json, scores.npy, report.json, histogram.png")
     return "\n".join(lines)
 
 
 def run(args) -> int:
-    from .backends import BackendUnavailable
-    from .sanitize import JobLocked, RankFailed, sanitize
-    from .sanitize.distributed import describe
+    from ..ops.backends import BackendUnavailable
+    from ..sanitize import JobLocked, RankFailed, sanitize
+    from ..sanitize.distributed import describe
 
     try:
         result = sanitize(
             args.data, out=args.out, arch=args.arch, checkpoint=args.checkpoint, num_classes=args.num_classes,
             ratio=args.ratio, threshold=args.threshold, per_class=args.per_class, classes=args.classes,
-            format=args.format, mean=args.mean, std=args.std, resize=args.resize, crop=args.crop,
+            method=args.method, format=args.format, mean=args.mean, std=args.std, resize=args.resize, crop=args.crop,
             denoisers=args.denoisers, space=args.space, distance=args.distance, amplify=args.amplify,
             batch_size=args.batch_size, chunk_size=args.chunk_size, workers=args.workers, device=args.device,
             precision=args.precision, channels_last=args.channels_last, compile=args.compile,

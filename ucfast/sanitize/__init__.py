@@ -6,7 +6,7 @@
     engine       DataLoader -> device -> ucfast.scoring.score_batch -> chunk buffers
     job          the output folder: job.json, atomic chunk commits, resume checks, the lock
     distributed  torchrun: process group, deterministic shares, failures reported by rank
-    select       top-ratio / threshold / per-class selection over memory-mapped scores
+    select       the readable samples as Scores -> ucfast.selection (the one selection) -> status codes
     report       scores.npy and friends, manifests, report.json, run.json, histogram.png
 """
 from .distributed import RankFailed

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import importlib
-import math
 import os
 import platform
 import socket
@@ -15,11 +14,11 @@ import torch
 from .. import backends
 from ..data.folder import check_size
 from ..scoring import channel_stats, check_settings
+from ..selection import check as check_selection
 from . import distributed, engine, report
 from .job import JobDir
 from .model import load_model, module_info
-from .select import check as check_selection
-from .select import select
+from .select import select_readable
 from .sources import open_source
 
 
@@ -98,6 +97,7 @@ def sanitize(
     threshold: float | None = None,
     per_class: bool = False,
     classes=None,
+    method: str | None = None,
     format: str | None = None,
     mean=None,
     std=None,
@@ -126,14 +126,15 @@ def sanitize(
     data: an ImageFolder tree, WebDataset-style tar shards (folder, glob, {a..b} range or list) or an
     .npz (`format` forces one of "folder", "shards", "npz"). The model: `arch` + `checkpoint` (a
     state dict, loaded with weights_only=True), a TorchScript or torch.export `checkpoint`, or a
-    `model` module. mean/std: the model's normalisation (0..1 units). ratio | threshold (| neither:
-    score only), per_class and classes follow `ucfast.select`. resize/crop: shorter side, then a
+    `model` module. mean/std: the model's normalisation (0..1 units). ratio, threshold, per_class,
+    classes and method follow `ucfast.select` (neither ratio nor threshold: its default, method="auto",
+    the automatic cut). resize/crop: shorter side, then a
     centre crop. The run commits chunks of `chunk_size` positions to OUT/.ucfast; the same call
     after a crash resumes and gives byte-identical files. Under torchrun every rank scores its share.
     """
     denoisers = check_settings(denoisers, space, distance, amplify)
     mean3, std3 = channel_stats(mean, "mean", 0.0), channel_stats(std, "std", 1.0)
-    check_selection(ratio, threshold)
+    rule = check_selection(ratio=ratio, threshold=threshold, classes=classes, per_class=per_class, method=method)
     backends.requested(backend)
     resize, crop = check_size(resize, "resize"), check_size(crop, "crop")
     batch_size = _positive_int(batch_size, "batch_size")
@@ -225,8 +226,7 @@ def sanitize(
         all_stats = distributed.gather(ctx, dict(stats, rank=ctx.rank, chunks_assigned=len(mine)))
 
         def finish():
-            return _finish(job, source, bounds, denoisers, minfo, settings, dict(
-                ratio=ratio, threshold=threshold, per_class=per_class, classes=classes), dict(
+            return _finish(job, source, bounds, denoisers, minfo, settings, rule, dict(
                 started=started, resumed=resumed, pending=len(pending), num_chunks=num_chunks, ranks=all_stats,
                 world=ctx.world, device=str(dev), on_error=on_error, workers=workers))
 
@@ -237,7 +237,7 @@ def sanitize(
         distributed.teardown(ctx)
 
 
-def _finish(job, source, bounds, denoisers, minfo, settings, sel, run) -> SanitizeResult:
+def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> SanitizeResult:
     from .. import __version__  # ucfast/__init__.py imports this module before it sets __version__
 
     out = job.out
@@ -251,18 +251,17 @@ def _finish(job, source, bounds, denoisers, minfo, settings, sel, run) -> Saniti
     errors = report.merge(job, bounds, denoisers, source.labels, out)
     total = np.load(os.path.join(out, "scores.npy"), mmap_mode="r")
     pred = np.load(os.path.join(out, "predictions.npy"), mmap_mode="r")
-    outcome = select(total, source.labels, **sel)
+    components = {d: np.load(os.path.join(out, report.component_file(d)), mmap_mode="r") for d in denoisers}
+    outcome = select_readable(rule, total, source.labels, pred, components)
     report.save_status(out, outcome)
     report.manifest_csv(out, source, total, pred, source.labels, outcome.status)
     report.manifest_json(out, source, outcome.status)
     stats = report.score_stats(total)
-    components = {d: report.score_stats(np.load(os.path.join(out, report.component_file(d)), mmap_mode="r"))
-                  for d in denoisers}
+    component_stats = {d: report.score_stats(v) for d, v in components.items()}
     counts = outcome.counts()
     n = len(source)
     hist = report.histogram(out, total, outcome, stats,
-                            f"{n} samples, {counts['removed']} removed" + (f" ({outcome.method})"
-                                                                          if outcome.method != "none" else ""))
+                            f"{n} samples, {counts['removed']} removed ({outcome.selection.method})")
     doc = {
         "versions": {"ucfast": __version__, "torch": torch.__version__, "numpy": np.__version__,
                      "python": platform.python_version()},
@@ -270,13 +269,9 @@ def _finish(job, source, bounds, denoisers, minfo, settings, sel, run) -> Saniti
                          "id": source.id_kind}, **source.info),
         "model": minfo,
         "settings": dict(settings, on_error=run["on_error"]),
-        "selection": {"method": outcome.method, "ranked": outcome.value, "ratio": sel["ratio"],
-                      "threshold": sel["threshold"], "per_class": bool(sel["per_class"]),
-                      "classes": None if sel["classes"] is None
-                      else sorted(set(int(c) for c in np.atleast_1d(sel["classes"]))),
-                      "cutoff": outcome.cutoff if math.isfinite(outcome.cutoff) else None},
+        "selection": report.selection_section(outcome),
         "counts": {"samples": n, "scored": n - counts["unreadable"], **counts},
-        "scores": {"total": stats, **{f"component_{d}": s for d, s in components.items()}},
+        "scores": {"total": stats, **{f"component_{d}": s for d, s in component_stats.items()}},
         "unreadable": report.unreadable_list(source, errors),
         "unreadable_listed": min(len(errors), report.LISTED_ERRORS),
         "histogram": hist,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 
 import numpy as np
@@ -74,6 +75,17 @@ def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, out: str) -> l
 def save_status(out: str, outcome: Outcome) -> None:
     with atomic_writer(os.path.join(out, "status.npy")) as f:
         np.save(f, outcome.status)
+
+
+def selection_section(outcome: Outcome) -> dict:
+    """report.json's "selection": the rule that ran (`ucfast.select`'s arguments, resolved), its cutoff,
+    and for the automatic cut what it assumed and found (`Selection.assumptions`)."""
+    rule = outcome.rule
+    return {"method": outcome.selection.method, "algorithm": rule.method, "ranked": rule.ranked,
+            "ratio": rule.ratio, "threshold": rule.threshold, "per_class": rule.per_class,
+            "classes": None if rule.classes is None else list(rule.classes),
+            "cutoff": outcome.cutoff if math.isfinite(outcome.cutoff) else None,
+            "assumptions": outcome.selection.assumptions}
 
 
 def _score_text(values: np.ndarray) -> list[str]:
@@ -159,7 +171,7 @@ def histogram(out: str, total, outcome: Outcome, stats: dict, title: str) -> str
     ax.set_xlabel("susceptibility score")
     ax.set_ylabel("samples")
     ax.set_title(title)
-    if outcome.value == "score" and np.isfinite(outcome.cutoff):
+    if outcome.rule.ranked == "score" and np.isfinite(outcome.cutoff):
         removed = outcome.counts()["removed"]
         ax.axvline(outcome.cutoff, color="tab:red", linestyle="--",
                    label=f"cutoff {outcome.cutoff:.4g} ({removed} removed)")

@@ -1,4 +1,5 @@
-"""The inputs `sanitize` reads: an ImageFolder tree, WebDataset-style tar shards, or an .npz file.
+"""The inputs `sanitize` reads: an ImageFolder tree, WebDataset-style tar shards, or an .npz file
+(read by `ucfast.data.npz`, with the same key rules as `ucfast.data.build("npz", ...)`).
 
 Every source gives dataset positions 0..N-1, labels up front, a fingerprint (what the data is,
 for refusing to resume over changed data), ids for the manifest, the positions where chunks must
@@ -7,20 +8,17 @@ break (shard ends), and a DataLoader over position ranges that yields `ucfast.da
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
-import zipfile
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from ..data.folder import ImageFolder, check_size, collate_items, resize_crop
+from ..data.folder import ImageFolder
+from ..data.npz import NpzImages
 from ..data.shards import TarShards
 
 KINDS = ("folder", "shards", "npz")
-IMAGE_KEYS = ("images", "train_images", "image", "x", "X", "data", "imgs", "x_train")
-LABEL_KEYS = ("labels", "train_labels", "label", "y", "Y", "targets", "target", "y_train")
 
 
 @dataclass
@@ -75,108 +73,6 @@ class RangeBatches:
         return sum(-(-(b - a) // self.batch_size) for a, b in self.ranges)
 
 
-def _npz_member(path: str, name: str):
-    """A stored (uncompressed) .npy member of an .npz, memory-mapped; None when it is compressed."""
-    with zipfile.ZipFile(path) as zf:
-        info = zf.getinfo(name)
-        if info.compress_type != zipfile.ZIP_STORED:
-            return None
-    with open(path, "rb") as f:
-        f.seek(info.header_offset)
-        local = f.read(30)
-        if local[:4] != b"PK\x03\x04":
-            return None
-        name_len, extra_len = int.from_bytes(local[26:28], "little"), int.from_bytes(local[28:30], "little")
-        f.seek(info.header_offset + 30 + name_len + extra_len)
-        version = np.lib.format.read_magic(f)
-        read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
-        shape, fortran, dtype = read_header(f)
-        offset = f.tell()
-    if dtype.hasobject:
-        raise ValueError(f"{path}: member {name} holds Python objects, not an image array")
-    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape, order="F" if fortran else "C")
-
-
-class NpzImages(torch.utils.data.Dataset):
-    """Images and labels from an .npz: images N x H x W x C, N x C x H x W or N x H x W (grey);
-    uint8 0..255 or float 0..1. Uncompressed members are memory-mapped, compressed ones loaded."""
-
-    def __init__(self, path: str, *, resize=None, crop=None, image_key=None, label_key=None):
-        self.path = path
-        self.resize, self.crop = check_size(resize, "resize"), check_size(crop, "crop")
-        with np.load(path, allow_pickle=False) as z:
-            names = list(z.files)
-        image_key = image_key or next((k for k in IMAGE_KEYS if k in names), None)
-        if image_key is None or image_key not in names:
-            raise ValueError(f"{path}: no image array among its keys {names}; expected one of {IMAGE_KEYS}")
-        label_key = label_key or next((k for k in LABEL_KEYS if k in names), None)
-        self.image_key, self.label_key = image_key, label_key
-        self.in_memory = []
-        self.images = self._array(image_key)
-        x = self.images
-        if x.ndim == 3:
-            self.layout = "NHW"
-        elif x.ndim == 4 and x.shape[-1] in (1, 3):
-            self.layout = "NHWC"
-        elif x.ndim == 4 and x.shape[1] in (1, 3):
-            self.layout = "NCHW"
-        else:
-            raise ValueError(f"{path}: images {image_key!r} must be N x H x W x C, N x C x H x W (C = 1 or 3) or"
-                             f" N x H x W, got shape {x.shape}")
-        if x.dtype != np.uint8 and x.dtype.kind != "f":
-            raise ValueError(f"{path}: images must be uint8 (0..255) or float (0..1), got dtype {x.dtype}")
-        if x.dtype.kind == "f" and (self.resize or self.crop):
-            raise ValueError(f"{path}: resize/crop need uint8 images, got dtype {x.dtype}")
-        if label_key is None:
-            self.labels = np.full(x.shape[0], -1, dtype=np.int64)
-        else:
-            labels = np.asarray(self._array(label_key)).reshape(-1)
-            if labels.shape[0] != x.shape[0] or labels.dtype.kind not in "iu":
-                raise ValueError(f"{path}: labels {label_key!r} must be {x.shape[0]} integers, got shape"
-                                 f" {labels.shape} dtype {labels.dtype}")
-            self.labels = labels.astype(np.int64)
-
-    def _array(self, key: str):
-        member = _npz_member(self.path, key + ".npy")
-        if member is None:
-            self.in_memory.append(key)
-            with np.load(self.path, allow_pickle=False) as z:
-                return z[key]
-        return member
-
-    def fingerprint(self) -> str:
-        digest = hashlib.sha256()
-        size = os.path.getsize(self.path)
-        digest.update(f"{size} {self.image_key} {self.images.shape} {self.images.dtype} {self.label_key}".encode())
-        with open(self.path, "rb") as f:
-            digest.update(f.read(1 << 20))
-            f.seek(max(0, size - (1 << 20)))
-            digest.update(f.read(1 << 20))
-        return digest.hexdigest()
-
-    def __len__(self) -> int:
-        return int(self.images.shape[0])
-
-    def __getitem__(self, index: int):
-        index = int(index)
-        x = np.asarray(self.images[index])
-        if self.layout == "NHW":
-            x = x[..., None]
-        elif self.layout == "NCHW":
-            x = x.transpose(1, 2, 0)
-        if x.shape[-1] == 1:
-            x = np.repeat(x, 3, axis=-1)
-        if self.resize or self.crop:
-            from PIL import Image
-
-            x = resize_crop(Image.fromarray(np.ascontiguousarray(x)), self.resize, self.crop)
-        image = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))
-        return image, int(self.labels[index]), index
-
-    def collate(self, items):
-        return collate_items(items, lambda i: f"{self.path}[{i}]")
-
-
 def detect(path: str) -> str:
     if os.path.isdir(path):
         has_tar = bool(glob.glob(os.path.join(glob.escape(path), "*.tar")))
@@ -221,4 +117,5 @@ def open_source(data, *, format: str | None = None, resize=None, crop=None, on_e
     ds = NpzImages(path, resize=resize, crop=crop)
     info = {"image_key": ds.image_key, "label_key": ds.label_key, "layout": ds.layout,
             "dtype": str(ds.images.dtype), "loaded_in_memory": ds.in_memory}
-    return Source("npz", shown, ds, ds.labels, None, ds.fingerprint(), np.array([0, len(ds)], dtype=np.int64), info)
+    return Source("npz", shown, ds, ds.labels, ds.classes, ds.fingerprint(), np.array([0, len(ds)], dtype=np.int64),
+                  info)
