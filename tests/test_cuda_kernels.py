@@ -14,6 +14,7 @@ from tests import images as timg
 from tests.oracles import opencv_nlm, per_image, scipy_median
 from ucfast import backends, compiled, ops
 from ucfast.ops import cuda as cuda_backend
+from ucfast.ops.denoisers import BITDEPTH_LEVELS, DENOISERS, NLM, bitdepth_table
 from ucfast.reference import bitdepth as ref_bitdepth
 from ucfast.reference import median as ref_median
 from ucfast.reference import susceptibility as ref_susceptibility
@@ -169,17 +170,80 @@ def test_variants_amplification_equals_reference_on_the_gpu(amplify):
     assert torch.equal(got, want)
 
 
-@pytest.mark.parametrize("channels_last", [False, True])
-def test_variants_write_every_element(channels_last):
-    x = on_gpu(timg.make("random", 3, 9, 10, seed=2))
+def fused(x, names, out, amplify=1.0, mean=MEAN, std=STD):
+    """One call of the fused kernel into `out` (preallocated, e.g. NaN-filled), as ucfast/ops/cuda.py makes it."""
+    args, _keep = compiled.nlm_args(x, *NLM.astuple())
+    table = bitdepth_table(BITDEPTH_LEVELS, x.device)
+    b, _, h, w = x.shape
+    compiled._cuda.variants(x.data_ptr(), compiled.DTYPE_CODES[x.dtype], x.stride(), [DENOISERS.index(n) for n in names],
+                            out.data_ptr(), compiled.DTYPE_CODES[out.dtype], out.stride(), b, h, w, amplify, list(mean),
+                            list(std), bitdepth=table.data_ptr(), device=torch.cuda.current_device(),
+                            stream=torch.cuda.current_stream().cuda_stream, **args)
+    return out
+
+
+def poisoned(shape, dtype, channels_last):
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    out = torch.full((9, 3, 9, 10), float("nan"), device=CUDA).contiguous(memory_format=fmt)
-    denoised = [cuda_backend.median(x), cuda_backend.nlm(x, 5.0, 5.0, 7, 13)]
-    compiled._cuda.variants(x.data_ptr(), 0, x.stride(), [d.data_ptr() for d in denoised], out.data_ptr(), 1,
-                            out.stride(), 3, 9, 10, 1.0, list(MEAN), list(STD), torch.cuda.current_device(),
-                            torch.cuda.current_stream().cuda_stream)
+    return torch.full(shape, float("nan"), dtype=dtype, device=CUDA).contiguous(memory_format=fmt)
+
+
+@pytest.mark.parametrize("h,w", SIZES + [(224, 224), (31, 33)])
+@pytest.mark.parametrize("source", ["uint8", "float"])
+def test_fused_variants_every_size_into_a_poisoned_output(h, w, source):
+    x = batch("real", h, w, seed=1)
+    x = on_gpu(x if source == "uint8" else timg.as_float(x))
+    names = ("median", "nlm", "bitdepth")
+    out = fused(x, names, poisoned((4 * x.shape[0], 3, h, w), torch.float32, False))
     assert not out.isnan().any()
-    assert torch.equal(out, ref_variants.variants(x, ("median", "nlm"), 1.0, MEAN, STD, torch.float32, channels_last))
+    assert torch.equal(out, ref_variants.variants(x, names, 1.0, MEAN, STD, torch.float32, False))
+
+
+@pytest.mark.parametrize("n", [0, 1, 3])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16, torch.float16, torch.float64])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_fused_variants_batches_dtypes_formats(n, dtype, channels_last):
+    x = on_gpu(timg.make("smoothed", n, 37, 29, seed=n))
+    names = ("median", "nlm")
+    out = fused(x, names, poisoned((3 * n, 3, 37, 29), dtype, channels_last))
+    want = ref_variants.variants(x, names, 1.0, MEAN, STD, dtype, channels_last)
+    assert not out.isnan().any()
+    assert out.stride() == want.stride() and torch.equal(out, want)
+
+
+@pytest.mark.parametrize("names", [("median",), ("nlm",), ("bitdepth",), ("nlm", "median"),
+                                   ("bitdepth", "nlm", "median")])
+@pytest.mark.parametrize("amplify", [1.0, 0.3, 2.5])
+def test_fused_variants_any_denoisers_in_any_order(names, amplify):
+    x = on_gpu(timg.make("real", 3, 45, 70, seed=4), "channels_last")
+    out = fused(x, names, poisoned(((1 + len(names)) * 3, 3, 45, 70), torch.bfloat16, True), amplify=amplify)
+    assert torch.equal(out, ref_variants.variants(x, names, amplify, MEAN, STD, torch.bfloat16, True))
+
+
+def test_fused_variants_more_images_than_one_grid_holds():
+    x = on_gpu(timg.make("random", 65537, 2, 3, seed=9))
+    out = fused(x, ("median", "nlm"), poisoned((3 * 65537, 3, 2, 3), torch.float32, False))
+    assert torch.equal(out, ref_variants.variants(x, ("median", "nlm"), 1.0, MEAN, STD, torch.float32, False))
+
+
+def test_variants_is_one_launch(monkeypatch):
+    x = on_gpu(timg.make("real", 2, 32, 32))
+    calls = []
+
+    class Recorder:
+        def __getattr__(self, name):
+            calls.append(name)
+            return getattr(module, name)
+
+    module = compiled._cuda
+    monkeypatch.setattr(compiled, "_cuda", Recorder())
+    cuda_backend.variants(x, ("median", "nlm", "bitdepth"), 1.0, MEAN, STD, torch.bfloat16, True)
+    assert calls == ["variants"]
+    monkeypatch.undo()
+    with torch.profiler.profile(activities=[torch.profiler.ProfilerActivity.CUDA]) as prof:
+        cuda_backend.variants(x, ("median", "nlm", "bitdepth"), 1.0, MEAN, STD, torch.bfloat16, True)
+        torch.cuda.synchronize()
+    kernels = [e.name for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA and "ucfast" in e.name]
+    assert len(kernels) == 1 and "variants_kernel" in kernels[0], kernels
 
 
 def test_variants_empty_batch():
@@ -190,11 +254,10 @@ def test_variants_empty_batch():
 
 def test_variants_kernel_names_a_bad_argument():
     x = on_gpu(timg.make("random", 1, 4, 4))
-    out = torch.empty(2, 3, 4, 4, device=CUDA)
     with pytest.raises(ValueError, match="argument 'std' must be positive"):
-        compiled._cuda.variants(x.data_ptr(), 0, x.stride(), [cuda_backend.median(x).data_ptr()], out.data_ptr(), 1,
-                                out.stride(), 1, 4, 4, 1.0, list(MEAN), [0.2, 0.0, 0.2], torch.cuda.current_device(),
-                                torch.cuda.current_stream().cuda_stream)
+        fused(x, ("median",), torch.empty(2, 3, 4, 4, device=CUDA), std=[0.2, 0.0, 0.2])
+    with pytest.raises(ValueError, match="argument 'denoisers' must be codes without repeats"):
+        fused(x, ("median", "median"), torch.empty(3, 3, 4, 4, device=CUDA))
 
 
 # ---- susceptibility -------------------------------------------------------------------------------
@@ -212,6 +275,40 @@ def test_susceptibility_matches_reference(k, space, distance):
     for g, r in zip(got[:2], want[:2]):
         assert g.dtype == torch.float32 and g.device.type == "cuda"
         torch.testing.assert_close(g.cpu(), r, rtol=2e-4, atol=1e-6)
+    assert torch.equal(got[2].cpu(), want[2])
+
+
+# K on each side of every switch of the lanes per sample (4, 8, 16, 32 lanes, a block); B not a multiple of
+# the samples a block holds, so some lanes have no sample.
+GROUP_KS = [1, 5, 32, 33, 64, 65, 128, 129, 4096, 4097]
+
+
+@pytest.mark.parametrize("k", GROUP_KS)
+@pytest.mark.parametrize("v,b", [(2, 1), (3, 67), (8, 5)])
+def test_susceptibility_every_group_size_into_poisoned_outputs(k, v, b):
+    torch.manual_seed(k + b)
+    z = (torch.randn(v * b, k) * 4).to(CUDA)
+    total, dist = (torch.full(shape, float("nan"), device=CUDA) for shape in ((b,), (v - 1, b)))
+    pred = torch.full((b,), -1, dtype=torch.int64, device=CUDA)
+    compiled._cuda.susceptibility(z.data_ptr(), compiled.DTYPE_CODES[z.dtype], z.stride(0), v, b, k, 0, 0,
+                                  total.data_ptr(), dist.data_ptr(), pred.data_ptr(), torch.cuda.current_device(),
+                                  torch.cuda.current_stream().cuda_stream)
+    want = ref_susceptibility.susceptibility(z.cpu(), v, "softmax", "l1")
+    torch.testing.assert_close(total.cpu(), want[0], rtol=2e-4, atol=1e-6)
+    torch.testing.assert_close(dist.cpu(), want[1], rtol=2e-4, atol=1e-6)
+    assert torch.equal(pred.cpu(), want[2])
+
+
+@pytest.mark.parametrize("k", [10, 100, 1000, 5000])
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+@pytest.mark.parametrize("space,distance", [("softmax", "kl"), ("logits", "l2")])
+def test_susceptibility_groups_half_dtypes(k, dtype, space, distance):
+    torch.manual_seed(k)
+    z = (torch.randn(3 * 70, k) * 3).to(dtype)
+    got = ops.susceptibility(z.to(CUDA), 3, space, distance, "cuda")
+    want = ref_susceptibility.susceptibility(z, 3, space, distance)
+    torch.testing.assert_close(got[0].cpu(), want[0], rtol=2e-4, atol=1e-6)
+    torch.testing.assert_close(got[1].cpu(), want[1], rtol=2e-4, atol=1e-6)
     assert torch.equal(got[2].cpu(), want[2])
 
 

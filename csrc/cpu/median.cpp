@@ -8,6 +8,7 @@
 #include "cpu/ops.h"
 #include "cpu/parallel.h"
 #include "cpu/pixels.h"
+#include "ucfast/pixel_math.h"
 #include "ucfast/sort_network.h"
 
 namespace ucfast::cpu {
@@ -20,16 +21,15 @@ UCFAST_CLONES void median_row(const uint8_t* const* up, const uint8_t* const* cu
   const uint8_t *__restrict c0 = cur[0], *__restrict c1 = cur[1], *__restrict c2 = cur[2];
   uint8_t *__restrict o0 = out[0], *__restrict o1 = out[1], *__restrict o2 = out[2];
   for (int64_t x = 0; x < w; ++x) {
-    // 2 x 2 window of each channel; channel -1 reads 0 and channel 3 reads 2 (reflect).
-    const uint8_t a0 = u0[x], a1 = u0[x + 1], a2 = c0[x], a3 = c0[x + 1];
-    const uint8_t b0 = u1[x], b1 = u1[x + 1], b2 = c1[x], b3 = c1[x + 1];
-    const uint8_t d0 = u2[x], d1 = u2[x + 1], d2 = c2[x], d3 = c2[x + 1];
-    uint8_t v0[12] = {a0, a1, a2, a3, a0, a1, a2, a3, b0, b1, b2, b3};
-    uint8_t v1[12] = {a0, a1, a2, a3, b0, b1, b2, b3, d0, d1, d2, d3};
-    uint8_t v2[12] = {b0, b1, b2, b3, d0, d1, d2, d3, d0, d1, d2, d3};
-    o0[x] = select_rank<12, 6>(v0);  // the 7th smallest of 12: the upper middle
-    o1[x] = select_rank<12, 6>(v1);
-    o2[x] = select_rank<12, 6>(v2);
+    // 2 x 2 window of each channel, read in the order median_2x2x3 expects.
+    const uint8_t a[4] = {u0[x], u0[x + 1], c0[x], c0[x + 1]};
+    const uint8_t b[4] = {u1[x], u1[x + 1], c1[x], c1[x + 1]};
+    const uint8_t d[4] = {u2[x], u2[x + 1], c2[x], c2[x + 1]};
+    uint8_t m[3];
+    median_2x2x3(a, b, d, m);
+    o0[x] = m[0];
+    o1[x] = m[1];
+    o2[x] = m[2];
   }
 }
 

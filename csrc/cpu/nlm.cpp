@@ -11,6 +11,7 @@
 
 #include "cpu/ops.h"
 #include "cpu/parallel.h"
+#include "ucfast/pixel_math.h"
 
 namespace ucfast::cpu {
 namespace {
@@ -121,8 +122,8 @@ UCFAST_CLONES void nlm_stripe(const uint8_t* const* ext, int64_t ew, uint8_t* co
   }
   for (int64_t i = 0; i < rows * w; ++i) {
     const uint32_t ws = wsum[i];
-    out[0][y0 * w + i] = static_cast<uint8_t>(std::min<uint32_t>((est0[i] + ws / 2) / ws, 255u));
-    if (CN == 2) out[1][y0 * w + i] = static_cast<uint8_t>(std::min<uint32_t>((est1[i] + ws / 2) / ws, 255u));
+    out[0][y0 * w + i] = nlm_estimate(est0[i], ws);
+    if (CN == 2) out[1][y0 * w + i] = nlm_estimate(est1[i], ws);
   }
 }
 

@@ -2,22 +2,15 @@
 // model's dtype and its memory format in one pass, with the float32 operations of
 // ucfast/reference/variants.py as torch runs them on the CPU: x = p / 255, d = q / 255,
 // v = torch.lerp(x, d, amplify), (v - mean) / std, .to(dtype).
-#include <cmath>
 #include <vector>
 
 #include "cpu/ops.h"
 #include "cpu/parallel.h"
 #include "ucfast/float_bits.h"
+#include "ucfast/pixel_math.h"
 
 namespace ucfast::cpu {
 namespace {
-
-// torch.lerp(x, d, w) in float32 as torch's vectorised kernel computes it: one fused multiply-add,
-// x + w * (d - x) for |w| < 0.5 and d + (w - 1) * (d - x) otherwise (exactly d when w == 1).
-inline float lerp(float x, float d, float w) {
-  const float diff = d - x;
-  return std::fabs(w) < 0.5f ? std::fma(w, diff, x) : std::fma(w - 1.0f, diff, d);
-}
 
 template <DType T>
 inline void store(void* base, int64_t offset, float v) {
@@ -38,14 +31,14 @@ UCFAST_CLONES void write_row(const VariantsArgs& a, int64_t img, int64_t c, int6
   const float mean = a.mean[c], sd = a.std[c];
   const int64_t w = a.w;
   int64_t o = img * a.os.n + c * a.os.c + y * a.os.y;
-  for (int64_t x = 0; x < w; ++x) store<T>(a.out, o + x * a.os.x, (xrow[x] - mean) / sd);
+  for (int64_t x = 0; x < w; ++x) store<T>(a.out, o + x * a.os.x, normalise(xrow[x], mean, sd));
   const int64_t src_off = ((img * 3 + c) * a.h + y) * w;
   for (size_t v = 0; v < a.denoised.size(); ++v) {
     o += a.b * a.os.n;
     const uint8_t* d = a.denoised[v] + src_off;
     for (int64_t x = 0; x < w; ++x) {
-      const float value = lerp(xrow[x], static_cast<float>(d[x]) / 255.0f, a.amplify);
-      store<T>(a.out, o + x * a.os.x, (value - mean) / sd);
+      const float value = lerp_fma(xrow[x], static_cast<float>(d[x]) / 255.0f, a.amplify);
+      store<T>(a.out, o + x * a.os.x, normalise(value, mean, sd));
     }
   }
 }

@@ -1,6 +1,6 @@
 // ucfast._cuda: the CUDA kernels as a Python module. Arguments are raw device pointers
 // (tensor.data_ptr()), sizes, element strides, the device index and the CUDA stream
-// (torch.cuda.current_stream().cuda_stream); the Python side (ucfast/compiled.py) validates
+// (torch.cuda.current_stream().cuda_stream); the Python side (ucfast/ops/cuda.py) validates
 // tensors and owns the torch integration. The CUDA runtime is linked statically and the module
 // imports without a driver or a GPU: device_count() is then 0.
 #include <cuda_runtime.h>
@@ -129,18 +129,37 @@ PYBIND11_MODULE(_cuda, m) {
 
   m.def(
       "variants",
-      [](Ptr x, int x_type, const StrideList& xs, const std::vector<Ptr>& denoised, Ptr out, int out_type,
+      [](Ptr x, int x_type, const StrideList& xs, const std::vector<int>& denoisers, Ptr out, int out_type,
          const StrideList& os, int64_t b, int64_t h, int64_t w, float amplify, const std::array<float, 3>& mean,
-         const std::array<float, 3>& std_, int device, Ptr stream) {
-        const ucfast::VariantsArgs a = ucfast::bind::variants_args(x, x_type, xs, denoised, out, out_type, os, b, h, w,
-                                                                   amplify, mean, std_);
+         const std::array<float, 3>& std_, const std::array<Ptr, 6>& lab, Ptr weights_l, int64_t len_l,
+         Ptr weights_ab, int64_t len_ab, int shift, int template_size, int search_size, Ptr rows, Ptr cols,
+         Ptr bitdepth, int device, Ptr stream) {
+        ucfast::cuda::FusedVariantsArgs a{ptr<const void>(x),
+                                          static_cast<DType>(x_type),
+                                          strides(xs),
+                                          denoisers,
+                                          ptr<void>(out),
+                                          static_cast<DType>(out_type),
+                                          strides(os),
+                                          b,
+                                          h,
+                                          w,
+                                          amplify,
+                                          {mean[0], mean[1], mean[2]},
+                                          {std_[0], std_[1], std_[2]},
+                                          {lab_tables(lab), ptr<const int32_t>(weights_l), len_l,
+                                           ptr<const int32_t>(weights_ab), len_ab, shift, template_size, search_size,
+                                           ptr<const int32_t>(rows), ptr<const int32_t>(cols)},
+                                          ptr<const uint8_t>(bitdepth)};
         py::gil_scoped_release nogil;
         DeviceGuard guard(device);
         ucfast::cuda::variants(a, stream_of(stream));
       },
-      py::arg("x"), py::arg("x_type"), py::arg("x_strides"), py::arg("denoised"), py::arg("out"),
+      py::arg("x"), py::arg("x_type"), py::arg("x_strides"), py::arg("denoisers"), py::arg("out"),
       py::arg("out_type"), py::arg("out_strides"), py::arg("b"), py::arg("h"), py::arg("w"), py::arg("amplify"),
-      py::arg("mean"), py::arg("std"), py::arg("device"), py::arg("stream"));
+      py::arg("mean"), py::arg("std"), py::arg("lab_tables"), py::arg("weights_l"), py::arg("len_l"),
+      py::arg("weights_ab"), py::arg("len_ab"), py::arg("shift"), py::arg("template_size"), py::arg("search_size"),
+      py::arg("rows"), py::arg("cols"), py::arg("bitdepth"), py::arg("device"), py::arg("stream"));
 
   m.def(
       "susceptibility",

@@ -5,10 +5,10 @@
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <vector>
 
 #include "ucfast/common.h"
 #include "ucfast/lab.h"
-#include "ucfast/variants_args.h"
 
 namespace ucfast::cuda {
 
@@ -36,8 +36,28 @@ struct NlmParams {
 void nlm(const uint8_t* src, Strides4 s, uint8_t* dst, uint8_t* scratch, int64_t n, int64_t h, int64_t w,
          const NlmParams& p, cudaStream_t stream);
 
-using VariantsArgs = ucfast::VariantsArgs;  // ucfast/variants_args.h
-void variants(const VariantsArgs& a, cudaStream_t stream);
+// The denoiser codes of the fused variants op, in the order of ucfast.ops.denoisers.DENOISERS.
+enum class Denoiser : int { median = 0, nlm = 1, bitdepth = 2 };
+
+// The variants op in one launch: x (uint8 0..255 or float32 0..1, any strides) -> every requested
+// denoiser on the rounded 8-bit pixels, v = x + amplify * (D(x) - x), (v - mean) / std, written as
+// [V * B, 3, H, W] in `out_type` with `out` strides (the original first, then one block of B per
+// denoiser in the order given).
+struct FusedVariantsArgs {
+  const void* x;
+  DType x_type;  // u8 or f32
+  Strides4 xs;
+  std::vector<int> denoisers;  // Denoiser codes, at most kMaxVariants - 1, no repeats
+  void* out;
+  DType out_type;  // f32, bf16, f16 or f64
+  Strides4 os;
+  int64_t b, h, w;
+  float amplify;
+  float mean[3], std[3];
+  NlmParams nlm;            // rows / cols: BORDER_REFLECT_101 maps with border template/2 + search/2 >= 1
+  const uint8_t* bitdepth;  // [256] the colour-depth table
+};
+void variants(const FusedVariantsArgs& a, cudaStream_t stream);
 
 // logits: [v * b, k] of `dtype` (f32, bf16, f16), row stride `row_stride` elements, unit column stride.
 void susceptibility(const void* logits, DType dtype, int64_t row_stride, int64_t v, int64_t b, int64_t k, int space,
