@@ -182,7 +182,7 @@ def test_bad_images_fail_by_default_naming_the_path(broken, tmp_path, capsys):
     assert code == 1 and "class folders without images" in capsys.readouterr().err
     os.rmdir(folder / "c2")
     code = main(["sanitize", str(folder), "--arch", "cnn", "--checkpoint", ckpt, "--out", str(tmp_path / "o2"),
-                 "--denoisers", "median", "--no-progress", "--workers", "1", "--num-classes", "3"])
+                 "--denoisers", "median", "--no-progress", "--workers", "1", "--num-classes", "3", "--ratio", "0.1"])
     err = capsys.readouterr().err
     assert code == 1 and f"cannot read image {folder / 'c0' / '00002.jpg'}" in err and "--on-error skip" in err
 

@@ -40,7 +40,7 @@ def _cli(root, ckpt, out, *selection) -> dict:
 def _scores_of(out) -> ucfast.Scores:
     total = np.load(out / "scores.npy")
     return ucfast.Scores(total, {"median": np.load(out / "scores_median.npy")}, np.load(out / "predictions.npy"),
-                         np.load(out / "labels.npy"), np.arange(total.size))
+                         np.load(out / "labels.npy"), np.arange(total.size), features=np.load(out / "features.npy"))
 
 
 @pytest.mark.parametrize("selection, kw, algorithm", [

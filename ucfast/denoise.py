@@ -2,7 +2,7 @@
 
 Images are N x 3 x H x W, uint8 0..255 (uint8 out) or float 0..1 (rounded to 8 bits, float 0..1
 out in the input's dtype). Any layout (non-contiguous, channels_last); the output is contiguous.
-`backend` picks the implementation (see `ucfast.backends`); the result is the same bit for bit.
+`backend` picks the implementation (see `ucfast.backends`, the table in ucfast/ops/backends.py); the result is the same bit for bit.
 """
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import torch
 
 from . import ops
 from .images import check_images, from_uint8_like, to_uint8
-from .reference.nlm import check_nlm_args
+from .ops.denoisers import BITDEPTH_LEVELS, NLM, check_kernel_size, check_levels, check_nlm_args
 
 
 def _run(images, op, *args) -> torch.Tensor:
@@ -25,20 +25,18 @@ def median(images, *, k: int | None = None, backend: str = "auto") -> torch.Tens
     """
     if k is None:
         return _run(images, ops.median, backend)
-    if not isinstance(k, int) or k < 1 or k % 2 == 0:
-        raise ValueError(f"k must be None or a positive odd integer, got {k!r}")
+    check_kernel_size(k)
     return _run(images, ops.median_kxk, k, backend)
 
 
-def nlm(images, *, h: float = 5.0, h_color: float = 5.0, template: int = 7, search: int = 13,
-        backend: str = "auto") -> torch.Tensor:
+def nlm(images, *, h: float = NLM.h, h_color: float = NLM.h_color, template: int = NLM.template,
+        search: int = NLM.search, backend: str = "auto") -> torch.Tensor:
     """`cv2.fastNlMeansDenoisingColored(img, None, h, h_color, template, search)`, exactly."""
     check_nlm_args(h, h_color, template, search)
     return _run(images, ops.nlm, float(h), float(h_color), template, search, backend)
 
 
-def bitdepth(images, *, levels: int = 4, backend: str = "auto") -> torch.Tensor:
+def bitdepth(images, *, levels: int = BITDEPTH_LEVELS, backend: str = "auto") -> torch.Tensor:
     """Colour-depth reduction: round(x * (levels - 1)) / (levels - 1) on 8-bit pixels."""
-    if not isinstance(levels, int) or not 2 <= levels <= 256:
-        raise ValueError(f"levels must be an integer in 2..256, got {levels!r}")
+    check_levels(levels)
     return _run(images, ops.bitdepth, levels, backend)

@@ -155,14 +155,24 @@ def top_k(values: np.ndarray, candidates: np.ndarray, index: np.ndarray, k: int)
     return candidates[np.concatenate([above, ties])], float(kth)
 
 
+def check_labels(rule: Rule, label: np.ndarray) -> None:
+    """What `rule` needs of the labels, checked before any scoring where the labels are known up front:
+    every class of `classes` occurs, and method="auto" sees at least 3 label classes."""
+    present = np.unique(label)
+    if rule.classes is not None:
+        missing = np.setdiff1d(np.asarray(rule.classes, dtype=np.int64), present)
+        if missing.size:
+            raise ValueError(f"classes {missing.tolist()} do not occur among the labels {present.tolist()}")
+    if rule.method == "auto" and present.size < 3:
+        raise ValueError(f"method='auto' compares label classes and needs at least 3, the labels hold"
+                         f" {present.size} ({present.tolist()}); give a ratio or threshold for the paper's cut")
+
+
 def _candidates(rule: Rule, label: np.ndarray) -> np.ndarray:
     """[N] bool: the samples the cut may remove."""
+    check_labels(rule, label)
     if rule.classes is None:
         return np.ones(label.shape[0], dtype=bool)
-    present = np.unique(label)
-    missing = np.setdiff1d(np.asarray(rule.classes, dtype=np.int64), present)
-    if missing.size:
-        raise ValueError(f"classes {missing.tolist()} do not occur among the scored labels {present.tolist()}")
     return np.isin(label, rule.classes)
 
 

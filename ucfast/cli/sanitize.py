@@ -86,6 +86,9 @@ def add_parser(subparsers) -> None:
     d.add_argument("--space", choices=("softmax", "logits"), default="softmax")
     d.add_argument("--distance", choices=("l1", "l2", "kl"), default="l1")
     d.add_argument("--amplify", type=float, default=1.0, help="residual amplification beta (1: the paper)")
+    d.add_argument("--features", type=lambda v: False if v == "off" else v, default="auto", metavar="auto|off|MODULE",
+                   help="penultimate features kept (features.npy) for the default detector: auto (the input of the"
+                        " model's last Linear layer, when it has one), off, or a module name")
     r = p.add_argument_group("engine")
     r.add_argument("--batch-size", type=int, default=64, metavar="B", help="images per batch (default 64)")
     r.add_argument("--chunk-size", type=int, metavar="C", help="positions per committed chunk (default 64 * B)")
@@ -127,19 +130,14 @@ def _summary(result) -> str:
 
 def run(args) -> int:
     from ..ops.backends import BackendUnavailable
-    from ..sanitize import JobLocked, RankFailed, sanitize
+    from ..sanitize import JobLocked, RankFailed, SanitizeSettings, sanitize
     from ..sanitize.distributed import describe
 
+    fields = {f for f in SanitizeSettings.__dataclass_fields__ if f != "progress"}
+    options = {k: v for k, v in vars(args).items() if k in fields}
     try:
-        result = sanitize(
-            args.data, out=args.out, arch=args.arch, checkpoint=args.checkpoint, num_classes=args.num_classes,
-            ratio=args.ratio, threshold=args.threshold, per_class=args.per_class, classes=args.classes,
-            method=args.method, format=args.format, mean=args.mean, std=args.std, resize=args.resize, crop=args.crop,
-            denoisers=args.denoisers, space=args.space, distance=args.distance, amplify=args.amplify,
-            batch_size=args.batch_size, chunk_size=args.chunk_size, workers=args.workers, device=args.device,
-            precision=args.precision, channels_last=args.channels_last, compile=args.compile,
-            cuda_graphs=args.cuda_graphs, gpu_decode=args.gpu_decode, on_error=args.on_error,
-            backend=args.backend, progress=not args.no_progress, profile=args.profile)
+        settings = SanitizeSettings(**options, progress=not args.no_progress)
+        result = sanitize(args.data, out=args.out, settings=settings)
     except (ValueError, TypeError, OSError, JobLocked, RankFailed, BackendUnavailable) as e:
         if not isinstance(e, RankFailed) or int(os.environ.get("RANK", "0")) == 0:
             print(f"ucfast sanitize: error: {describe(e).partition(': ')[2]}", file=sys.stderr)

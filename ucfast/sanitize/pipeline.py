@@ -11,14 +11,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from .. import backends
-from ..data.folder import check_size
-from ..scoring import channel_stats, check_settings
-from ..selection import check as check_selection
+from ..engine import RunSettings
+from ..features import FeatureCapture
+from ..selection import check_labels
 from . import distributed, engine, report
 from .job import JobDir
 from .model import load_model, module_info
 from .select import select_readable
+from .settings import SanitizeSettings
 from .sources import open_source
 
 
@@ -54,12 +54,6 @@ class SanitizeResult:
                 f" unreadable={c['unreadable']})")
 
 
-def _positive_int(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def _device(device) -> torch.device:
     if device is None or device == "auto":
         if torch.cuda.is_available():
@@ -74,96 +68,46 @@ def _device(device) -> torch.device:
     return device
 
 
-def _train_mode(module: torch.nn.Module, training: bool) -> None:
-    try:
-        module.train(training)
-    except NotImplementedError:  # torch.export modules have no train/eval switch
-        pass
-
-
 def _device_kind(device: torch.device) -> str:
     return f"cuda:{torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
 
 
-def sanitize(
-    data,
-    *,
-    out,
-    arch: str | None = None,
-    checkpoint=None,
-    model: torch.nn.Module | None = None,
-    num_classes: int | None = None,
-    ratio: float | None = None,
-    threshold: float | None = None,
-    per_class: bool = False,
-    classes=None,
-    method: str | None = None,
-    format: str | None = None,
-    mean=None,
-    std=None,
-    resize: int | None = None,
-    crop: int | None = None,
-    denoisers=("median", "nlm"),
-    space: str = "softmax",
-    distance: str = "l1",
-    amplify: float = 1.0,
-    batch_size: int = 64,
-    chunk_size: int | None = None,
-    workers: int | None = None,
-    device=None,
-    precision: str = "auto",
-    channels_last: bool | None = None,
-    compile: bool = False,
-    cuda_graphs: bool = False,
-    gpu_decode: bool = False,
-    on_error: str = "raise",
-    backend: str = "auto",
-    progress: bool = True,
-    profile: bool = False,
-) -> SanitizeResult:
-    """Score every sample of `data` with the suspect model, remove the most susceptible, write `out`.
+def sanitize(data, *, out, settings: SanitizeSettings | None = None, model: torch.nn.Module | None = None,
+             **options) -> SanitizeResult:
+    """Score every sample of `data` with the suspect model, select what to remove, write `out`.
 
     data: an ImageFolder tree, WebDataset-style tar shards (folder, glob, {a..b} range or list) or an
-    .npz (`format` forces one of "folder", "shards", "npz"). The model: `arch` + `checkpoint` (a
-    state dict, loaded with weights_only=True), a TorchScript or torch.export `checkpoint`, or a
-    `model` module. mean/std: the model's normalisation (0..1 units). ratio, threshold, per_class,
-    classes and method follow `ucfast.select` (neither ratio nor threshold: its default, method="auto",
-    the automatic cut). resize/crop: shorter side, then a
-    centre crop. The run commits chunks of `chunk_size` positions to OUT/.ucfast; the same call
-    after a crash resumes and gives byte-identical files. Under torchrun every rank scores its share.
+    .npz. The configuration is one `SanitizeSettings` (`settings`), whose fields can also be given as
+    keyword options (they replace the fields of `settings`, or of the defaults): the model (`arch` +
+    `checkpoint`, unless `model` is a module), the data, the score, the selection (as `ucfast.select`:
+    with neither ratio nor threshold, its default, method="auto", the automatic cut) and how it runs.
+    Everything is checked before the data is opened. The run commits chunks of `chunk_size` positions
+    to OUT/.ucfast; the same call after a crash resumes and gives byte-identical files. Under
+    torchrun every rank scores its share.
     """
-    denoisers = check_settings(denoisers, space, distance, amplify)
-    mean3, std3 = channel_stats(mean, "mean", 0.0), channel_stats(std, "std", 1.0)
-    rule = check_selection(ratio=ratio, threshold=threshold, classes=classes, per_class=per_class, method=method)
-    backends.requested(backend)
-    resize, crop = check_size(resize, "resize"), check_size(crop, "crop")
-    batch_size = _positive_int(batch_size, "batch_size")
-    chunk_size = _positive_int(chunk_size, "chunk_size") if chunk_size is not None else batch_size * 64
-    if precision not in engine.PRECISIONS:
-        raise ValueError(f"precision must be one of {engine.PRECISIONS}, got {precision!r}")
-    if model is not None and (checkpoint is not None or arch is not None):
+    cfg = SanitizeSettings.from_options(settings, options).checked()
+    scoring, rule = cfg.scoring(), cfg.rule()
+    if model is not None and (cfg.checkpoint is not None or cfg.arch is not None):
         raise ValueError("give either model= (a module) or arch=/checkpoint=, not both")
-    if model is None and checkpoint is None:
+    if model is None and cfg.checkpoint is None:
         raise ValueError("no model: give checkpoint= (with arch= for a state dict), or model=")
-    if on_error not in ("raise", "skip"):
-        raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
-    dev = _device(device)
-    precision = ("bf16" if dev.type == "cuda" else "fp32") if precision == "auto" else precision
-    channels_last = dev.type == "cuda" if channels_last is None else bool(channels_last)
-    if cuda_graphs and dev.type != "cuda":
-        raise ValueError("cuda_graphs needs a CUDA device")
-    if gpu_decode:
+    dev = _device(cfg.device)
+    features = False if cfg.cuda_graphs and cfg.features == "auto" else cfg.features
+    execution = RunSettings.checked(dev, precision=cfg.precision, channels_last=cfg.channels_last,
+                                    compile=cfg.compile, cuda_graphs=cfg.cuda_graphs, features=features,
+                                    profile=cfg.profile)
+    if cfg.gpu_decode:
         if dev.type != "cuda":
             raise ValueError("gpu_decode needs a CUDA device")
         try:
             importlib.import_module("torchvision.io")
         except Exception as e:
             raise ValueError(f"gpu_decode needs torchvision.io, which does not import here ({e})") from None
+    workers = cfg.workers
     if workers is None:
         per_node = int(os.environ.get("LOCAL_WORLD_SIZE", "1"))
         workers = min(8, max(0, (os.cpu_count() or 1) // per_node - 1))
-    elif isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-        raise ValueError(f"workers must be a non-negative integer, got {workers!r}")
+    loading = engine.Loading(cfg.batch_size, workers, cfg.gpu_decode, cfg.resize, cfg.crop, cfg.on_error)
 
     started = time.time()
     ctx = distributed.setup(dev)
@@ -171,30 +115,28 @@ def sanitize(
     try:
         distributed.on_rank0(ctx, job.create)
         source = distributed.rank0_first(ctx, lambda: open_source(
-            data, format=format, resize=resize, crop=crop, on_error=on_error, decode=not gpu_decode,
-            index_cache=os.path.join(job.state, "shards-index.npz")))
+            data, format=cfg.format, resize=cfg.resize, crop=cfg.crop, on_error=cfg.on_error,
+            decode=not cfg.gpu_decode, index_cache=os.path.join(job.state, "shards-index.npz")))
+        check_labels(rule, source.labels)
         if model is not None:
             minfo = distributed.everywhere(ctx, lambda: module_info(model))
             net = model
         else:
-            net, minfo = distributed.everywhere(ctx, lambda: load_model(arch, checkpoint, num_classes=num_classes))
+            net, minfo = distributed.everywhere(ctx, lambda: load_model(cfg.arch, cfg.checkpoint,
+                                                                        num_classes=cfg.num_classes))
         views = distributed.gather(ctx, (source.fingerprint, len(source), minfo["sha256"]))
         if len(set(views)) > 1:
             raise distributed.RankFailed(f"the ranks see different data or models (fingerprint, samples, model sha256"
                                          f" per rank): {views}")
         n = len(source)
-        bounds = engine.chunk_bounds(source.breaks, n, chunk_size)
+        bounds = engine.chunk_bounds(source.breaks, n, cfg.chunk_size)
         num_chunks = len(bounds) - 1
-        settings = {
-            "denoisers": list(denoisers), "space": space, "distance": distance, "amplify": float(amplify),
-            "mean": list(mean3), "std": list(std3), "resize": resize, "crop": crop, "batch_size": batch_size,
-            "chunk_size": chunk_size, "precision": precision, "device": _device_kind(dev),
-            "channels_last": channels_last, "compile": bool(compile), "gpu_decode": bool(gpu_decode),
-            "backend": backend,
-        }
+        capture = FeatureCapture.resolve(net, features)
+        fingerprint = cfg.fingerprint(precision=execution.precision, channels_last=execution.channels_last,
+                                      device=_device_kind(dev), features=capture.where if capture else None)
         spec = {"dataset": {"kind": source.kind, "samples": n, "fingerprint": source.fingerprint},
                 "model": {k: minfo.get(k) for k in ("sha256", "format", "arch", "num_classes")},
-                "scoring": settings}
+                "scoring": fingerprint}
 
         def claim():
             job.lock()
@@ -204,31 +146,25 @@ def sanitize(
 
         resumed, pending = distributed.on_rank0(ctx, claim)
         mine = distributed.share(pending, ctx)
-        es = engine.Settings(denoisers, mean3, std3, space, distance, float(amplify), batch_size, dev, precision,
-                             channels_last, bool(compile), bool(cuda_graphs), bool(gpu_decode), resize, crop,
-                             on_error, backend, workers, progress, profile)
         desc = "ucfast sanitize" + (f" rank {ctx.rank}/{ctx.world}" if ctx.active else "")
-        was_training = isinstance(net, torch.nn.Module) and net.training
         saved_cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
         try:
             def score_mine():
                 moved = net.to(dev) if isinstance(net, torch.nn.Module) else net
-                if was_training:
-                    _train_mode(moved, False)
-                return engine.run(source, job, mine, bounds, moved, es, desc=desc, show=ctx.rank == 0)
+                return engine.run(source, job, mine, bounds, moved, scoring, execution, loading, desc=desc,
+                                  show=cfg.progress and ctx.rank == 0)
 
             stats = distributed.everywhere(ctx, score_mine)
         finally:
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved_cudnn
-            if was_training:
-                _train_mode(net, True)
         all_stats = distributed.gather(ctx, dict(stats, rank=ctx.rank, chunks_assigned=len(mine)))
+        recorded = dict(cfg.record(deterministic=True), resolved=dict(fingerprint, backends=stats["backends"]))
 
         def finish():
-            return _finish(job, source, bounds, denoisers, minfo, settings, rule, dict(
+            return _finish(job, source, bounds, scoring.denoisers, minfo, recorded, rule, dict(
                 started=started, resumed=resumed, pending=len(pending), num_chunks=num_chunks, ranks=all_stats,
-                world=ctx.world, device=str(dev), on_error=on_error, workers=workers))
+                world=ctx.world, device=str(dev), workers=workers, settings=cfg.record()))
 
         result = distributed.on_rank0(ctx, finish)
         return result
@@ -252,7 +188,9 @@ def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> Sanit
     total = np.load(os.path.join(out, "scores.npy"), mmap_mode="r")
     pred = np.load(os.path.join(out, "predictions.npy"), mmap_mode="r")
     components = {d: np.load(os.path.join(out, report.component_file(d)), mmap_mode="r") for d in denoisers}
-    outcome = select_readable(rule, total, source.labels, pred, components)
+    features_path = os.path.join(out, report.FEATURES)
+    features = np.load(features_path, mmap_mode="r") if os.path.exists(features_path) else None
+    outcome = select_readable(rule, total, source.labels, pred, components, features)
     report.save_status(out, outcome)
     report.manifest_csv(out, source, total, pred, source.labels, outcome.status)
     report.manifest_json(out, source, outcome.status)
@@ -268,14 +206,15 @@ def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> Sanit
         "dataset": dict({"kind": source.kind, "path": source.path, "samples": n, "fingerprint": source.fingerprint,
                          "id": source.id_kind}, **source.info),
         "model": minfo,
-        "settings": dict(settings, on_error=run["on_error"]),
+        "settings": settings,
         "selection": report.selection_section(outcome),
         "counts": {"samples": n, "scored": n - counts["unreadable"], **counts},
         "scores": {"total": stats, **{f"component_{d}": s for d, s in component_stats.items()}},
         "unreadable": report.unreadable_list(source, errors),
         "unreadable_listed": min(len(errors), report.LISTED_ERRORS),
         "histogram": hist,
-        "files": {"byte_identical": report.byte_identical_files(denoisers), "run_dependent": ["run.json"]},
+        "files": {"byte_identical": report.byte_identical_files(denoisers, features is not None),
+                  "run_dependent": ["run.json"]},
     }
     report.write_json(os.path.join(out, "report.json"), doc)
     merge_s = time.perf_counter() - t
@@ -291,6 +230,7 @@ def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> Sanit
         "wall_s": wall, "merge_and_report_s": merge_s,
         "timings_s": {k: sum(r[k] for r in ranks) for k in ("load_wait_s", "denoise_s", "model_s", "write_s")},
         "ranks": ranks,
+        "settings": run["settings"],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(run["started"])),
     }
     report.write_json(os.path.join(out, "run.json"), run_doc)

@@ -26,14 +26,17 @@ def component_file(name: str) -> str:
     return f"scores_{name}.npy"
 
 
-def byte_identical_files(denoisers) -> list[str]:
-    return (["scores.npy"] + [component_file(d) for d in denoisers]
+FEATURES = "features.npy"  # [N, D] float16, NaN rows for unreadable samples; only when features were kept
+
+
+def byte_identical_files(denoisers, features: bool) -> list[str]:
+    return (["scores.npy"] + [component_file(d) for d in denoisers] + ([FEATURES] if features else [])
             + ["predictions.npy", "labels.npy", "status.npy", "manifest.csv", "manifest.json", "report.json",
                "histogram.png"])
 
 
-def _open_memmap(path: str, dtype, n: int):
-    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n,))
+def _open_memmap(path: str, dtype, n: int, *rest: int):
+    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, *rest))
 
 
 def _finish(tmp: str, path: str, array) -> None:
@@ -48,8 +51,9 @@ def _finish(tmp: str, path: str, array) -> None:
 
 
 def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, out: str) -> list:
-    """Write scores.npy, scores_<denoiser>.npy, predictions.npy, labels.npy from the chunk files
-    (memory-mapped while written); returns [(index, error)] of the unreadable samples."""
+    """Write scores.npy, scores_<denoiser>.npy, predictions.npy, labels.npy and, where the chunks hold
+    features, features.npy from the chunk files (memory-mapped while written); returns [(index, error)]
+    of the unreadable samples."""
     n = int(bounds[-1])
     names = {"total": "scores.npy", "pred": "predictions.npy"}
     names.update({f"dist{i}": component_file(d) for i, d in enumerate(denoisers)})
@@ -63,6 +67,14 @@ def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, out: str) -> l
         arrays["pred"][a:b] = data["pred"]
         for i in range(len(denoisers)):
             arrays[f"dist{i}"][a:b] = data["dist"][i]
+        if data["features"] is not None:
+            if "features" not in arrays:
+                names["features"] = FEATURES
+                tmp["features"] = os.path.join(out, f"{FEATURES}.tmp-{os.getpid()}")
+                arrays["features"] = _open_memmap(tmp["features"], data["features"].dtype, n,
+                                                  data["features"].shape[1])
+                arrays["features"][:] = np.nan
+            arrays["features"][a:b] = data["features"]
         errors.extend((int(i), str(e)) for i, e in data["errors"])
     for key in list(arrays):
         _finish(tmp[key], os.path.join(out, names[key]), arrays.pop(key))

@@ -1,0 +1,152 @@
+"""`SanitizeSettings`: the whole configuration of a sanitize job, one object.
+
+It is checked before any data is opened (`checked`), hashed for the resume fingerprint (the fields
+that decide what the outputs hold), and written to report.json as it ran.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from ..data.folder import check_size
+from ..engine import PRECISIONS, ScoreSettings
+from ..selection import Rule
+from ..selection import check as check_selection
+
+ON_ERROR = ("raise", "skip")
+# Fields that do not change what the outputs hold: a resumed run may differ in them.
+RUN_ONLY = ("workers", "progress", "profile", "device", "cuda_graphs")
+
+
+def _positive_int(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+@dataclass(frozen=True)
+class SanitizeSettings:
+    """Everything a sanitize job is told, grouped as the job uses it.
+
+    The model (when no module is passed): `arch` + `checkpoint` (a state dict, loaded with
+    weights_only=True; or a TorchScript / torch.export file without arch), `num_classes`.
+    The data: `format` ("folder", "shards", "npz"; None: detected), `resize` (shorter side) then a
+    centre `crop`, `on_error` ("raise": stop at the first unreadable image, naming it; "skip": list it).
+    The score: `mean`/`std` (the model's normalisation, 0..1 units), `denoisers`, `space`, `distance`,
+    `amplify`, `backend` (as `ucfast.score`), `features` ("auto": the penultimate features when the
+    model has a torch.nn.Linear head; kept memory-mapped for the default detector).
+    The selection: `ratio`, `threshold`, `per_class`, `classes`, `method` (as `ucfast.select`; none
+    of them: its default, method="auto", the automatic cut).
+    How it runs: `batch_size`, `chunk_size` (positions per committed chunk; default 64 batches),
+    `workers` (DataLoader workers; None: the cores of this rank, at most 8), `device` (None: the
+    rank's GPU, else the CPU), `precision` ("auto": bf16 on CUDA, fp32 on the CPU), `channels_last`
+    (None: on CUDA), `compile`, `cuda_graphs`, `gpu_decode` (nvJPEG through torchvision), `progress`,
+    `profile` (synchronise to time denoising and model apart).
+    """
+
+    arch: str | None = None
+    checkpoint: str | None = None
+    num_classes: int | None = None
+    format: str | None = None
+    resize: int | None = None
+    crop: int | None = None
+    on_error: str = "raise"
+    mean: tuple | float | None = None
+    std: tuple | float | None = None
+    denoisers: tuple = ("median", "nlm")
+    space: str = "softmax"
+    distance: str = "l1"
+    amplify: float = 1.0
+    backend: str = "auto"
+    features: bool | str = "auto"
+    ratio: float | None = None
+    threshold: float | None = None
+    per_class: bool = False
+    classes: tuple | None = None
+    method: str | None = None
+    batch_size: int = 64
+    chunk_size: int | None = None
+    workers: int | None = None
+    device: str | None = None
+    precision: str = "auto"
+    channels_last: bool | None = None
+    compile: bool = False
+    cuda_graphs: bool = False
+    gpu_decode: bool = False
+    progress: bool = True
+    profile: bool = False
+
+    @classmethod
+    def from_options(cls, settings: "SanitizeSettings | None", options: dict) -> "SanitizeSettings":
+        """`settings` (or the defaults) with `options` replacing fields; unknown names are refused."""
+        names = {f.name for f in fields(cls)}
+        unknown = sorted(set(options) - names)
+        if unknown:
+            raise TypeError(f"unknown sanitize option(s) {unknown}; the options are the fields of"
+                            f" ucfast.sanitize.SanitizeSettings: {sorted(names)}")
+        return dataclasses.replace(settings if settings is not None else cls(), **options)
+
+    def checked(self) -> "SanitizeSettings":
+        """Validate every field (errors name the field); returns a copy in canonical form."""
+        scoring = self.scoring()
+        check_selection(ratio=self.ratio, threshold=self.threshold, classes=self.classes, per_class=self.per_class,
+                        method=self.method)
+        if self.format is not None and self.format not in ("folder", "shards", "npz"):
+            raise ValueError(f"format must be 'folder', 'shards', 'npz' or None (detect), got {self.format!r}")
+        if self.on_error not in ON_ERROR:
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if self.num_classes is not None:
+            _positive_int(self.num_classes, "num_classes")
+        if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
+                                         or self.workers < 0):
+            raise ValueError(f"workers must be a non-negative integer, got {self.workers!r}")
+        if self.features is not None and not isinstance(self.features, (bool, str)):
+            raise ValueError(f"features must be False, True, 'auto' or a module name, got {self.features!r}")
+        if self.channels_last is not None:
+            _flag(self.channels_last, "channels_last")
+        for name in ("per_class", "compile", "cuda_graphs", "gpu_decode", "progress", "profile"):
+            _flag(getattr(self, name), name)
+        batch_size = _positive_int(self.batch_size, "batch_size")
+        return dataclasses.replace(
+            self, denoisers=scoring.denoisers, mean=scoring.mean, std=scoring.std, amplify=scoring.amplify,
+            resize=check_size(self.resize, "resize"), crop=check_size(self.crop, "crop"), batch_size=batch_size,
+            chunk_size=_positive_int(self.chunk_size, "chunk_size") if self.chunk_size is not None else batch_size * 64,
+            classes=tuple(self.classes) if isinstance(self.classes, (list, tuple)) else self.classes,
+            checkpoint=os.fspath(self.checkpoint) if self.checkpoint is not None else None)
+
+    def scoring(self) -> ScoreSettings:
+        return ScoreSettings.checked(denoisers=self.denoisers, space=self.space, distance=self.distance,
+                                     amplify=self.amplify, mean=self.mean, std=self.std, backend=self.backend)
+
+    def rule(self) -> Rule:
+        return check_selection(ratio=self.ratio, threshold=self.threshold, classes=self.classes,
+                               per_class=self.per_class, method=self.method)
+
+    def record(self, deterministic: bool = False) -> dict:
+        """The fields, JSON-ready: all of them (run.json), or without those that may differ between runs
+        giving the same outputs (`deterministic`: report.json)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()
+                if not (deterministic and k in RUN_ONLY)}
+
+    def fingerprint(self, **resolved) -> dict:
+        """The fields that decide the chunk files' contents (not the selection, which is redone on every
+        run, nor how fast it runs), with `resolved` replacing automatic choices (precision, channels_last,
+        the device's kind, features), and their sha256: what a resumed run must match."""
+        fixed = {k: v for k, v in self.record().items() if k not in RUN_ONLY and k not in (
+            "ratio", "threshold", "per_class", "classes", "method", "arch", "checkpoint", "num_classes", "format")}
+        fixed.update(resolved)
+        digest = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
+        return dict(fixed, sha256=digest)
