@@ -175,9 +175,10 @@ def fused(x, names, out, amplify=1.0, mean=MEAN, std=STD):
     args, _keep = compiled.nlm_args(x, *NLM.astuple())
     table = bitdepth_table(BITDEPTH_LEVELS, x.device)
     b, _, h, w = x.shape
-    compiled._cuda.variants(x.data_ptr(), compiled.DTYPE_CODES[x.dtype], x.stride(), [DENOISERS.index(n) for n in names],
-                            out.data_ptr(), compiled.DTYPE_CODES[out.dtype], out.stride(), b, h, w, amplify, list(mean),
-                            list(std), bitdepth=table.data_ptr(), device=torch.cuda.current_device(),
+    codes = [DENOISERS.index(n) for n in names]
+    compiled._cuda.variants(x.data_ptr(), compiled.DTYPE_CODES[x.dtype], x.stride(), codes, out.data_ptr(),
+                            compiled.DTYPE_CODES[out.dtype], out.stride(), b, h, w, amplify, list(mean), list(std),
+                            bitdepth=table.data_ptr(), device=torch.cuda.current_device(),
                             stream=torch.cuda.current_stream().cuda_stream, **args)
     return out
 

@@ -22,7 +22,8 @@ def runner():
 def test_full_plan_builds_sm90_tests_and_benchmarks_within_eight_minutes(runner):
     steps = runner.plan()
     names = [s.name for s in steps]
-    assert names[0] == "build" and {"tests_cuda", "tests_gpu", "bench_cuda", "bench_triton", "bench_sanitize"} <= set(names)
+    assert names[0] == "build"
+    assert {"tests_cuda", "tests_gpu", "bench_cuda", "bench_triton", "bench_sanitize"} <= set(names)
     build = steps[0]
     assert build.env["UCFAST_CUDA_ARCHS"] == "90" and build.env["UCFAST_FORCE_CUDA"] == "1"
     assert "--no-index" in build.cmd

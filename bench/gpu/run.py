@@ -193,9 +193,10 @@ def main(argv=None) -> int:
                         help="folder for results.json, the benchmark JSON and the logs (default bench/results/gpu)")
     parser.add_argument("--quick", action="store_true", help="a re-run after a fix: build only when needed, the"
                         " GPU tests and the headline benchmarks")
-    parser.add_argument("--steps", default=None, help="comma-separated step names: only these (default: all of the mode)")
-    parser.add_argument("--budget", type=float, default=None,
-                        help=f"deadline of the whole run in seconds (default {FULL_BUDGET_S}, --quick {QUICK_BUDGET_S})")
+    parser.add_argument("--steps", default=None,
+                        help="comma-separated step names: only these (default: all of the mode)")
+    parser.add_argument("--budget", type=float, default=None, help="deadline of the whole run in seconds"
+                        f" (default {FULL_BUDGET_S}, --quick {QUICK_BUDGET_S})")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and its budgets; run nothing")
     args = parser.parse_args(argv)
     steps = plan()

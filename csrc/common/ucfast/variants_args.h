@@ -1,4 +1,4 @@
-// The arguments of the variants op after denoising, shared by the CPU and the CUDA module: x
+// The arguments of the CPU variants op after denoising (the CUDA module fuses the denoisers, csrc/cuda/ops.h): x
 // (uint8 0..255 or float32 0..1, any strides) and the denoised uint8 images -> [V * B, 3, H, W]
 // normalised model input in `out_type`, written with `out` strides. Host-side only.
 #pragma once
