@@ -53,7 +53,7 @@ def _bitdepth_reasons(device, pixels, levels) -> list[str]:
 
 
 def _nlm(pixels, h, h_color, template, search):
-    from ucfast.reference.nlm import check_nlm_args
+    from ucfast.ops.denoisers import check_nlm_args
 
     from .variants import denoise
 

@@ -1,11 +1,10 @@
 """OpenCV's integer L*a*b* conversion as Triton device functions, bit for bit with ucfast/reference/lab.py.
 
-The lookup tables and matrices are the reference's (built once on the host, passed as int32 tensors
-by `tables`); the fixed-point constants below are derived from the reference's shift constants.
+The lookup tables and matrices are ucfast.ops.denoisers.lab_tables (int32 tensors, passed as pointers);
+the fixed-point constants below are derived from the reference's shift constants.
 """
 from __future__ import annotations
 
-import torch
 import triton
 import triton.language as tl
 
@@ -27,15 +26,6 @@ INV_SHIFT = tl.constexpr(ref.INV_SHIFT)
 INV_HALF = tl.constexpr(1 << (ref.INV_SHIFT - 1))
 INV_MAX = tl.constexpr((1 << ref.INV_GAMMA_SHIFT) - 1)
 INV_GAMMA_SHIFT = tl.constexpr(ref.INV_GAMMA_SHIFT)
-
-
-def tables(device: torch.device) -> dict[str, torch.Tensor]:
-    """The reference's tables on `device`: forward [9] and inverse [9] matrices (row-major), cube-root
-    [3072], L -> Y and L -> f(Y) [256] each, ab -> XZ [9216]; all int32."""
-    y_tab, fy_tab = ref.l_to_y_f_tables()
-    named = {"fwd": ref.forward_matrix().reshape(-1), "inv": ref.inverse_matrix().reshape(-1),
-             "cbrt": ref.cbrt_table(), "y": y_tab, "fy": fy_tab, "xz": ref.ab_to_xz_table()}
-    return {k: v.to(device=device, dtype=torch.int32).contiguous() for k, v in named.items()}
 
 
 @triton.jit

@@ -12,51 +12,29 @@ One program owns a TH x TW tile of output pixels and keeps everything on chip:
   tile's patch distances (T = template), flattened with pitch PS = TW + T - 1. Output pixel (r, c)
   of the tile sits at flat index r * PS + c of the same domain: the box sum of a patch starting
   at (r, c) is the distance of the pixel at (r + T//2, c + T//2).
-- For each of the search x search offsets: one gather of the shifted Lab block from E, the two
-  squared-difference planes (L: 1 channel, ab: 2 channels, summed), each box-summed separably
-  (T consecutive rows at stride PS, then T consecutive columns at stride 1) by doubling
-  (T = 7: 4 shifted adds per direction instead of 6), the weights from the reference's tables
-  (truncated after their last non-zero entry, which stays in L1), and the weighted sums.
+- A loop (not unrolled) over the search x search offsets: one gather of the shifted Lab block from E,
+  the two squared-difference planes (L: 1 channel, ab: 2 channels, summed), each box-summed
+  separably (T consecutive rows at stride PS, then T consecutive columns at stride 1) by doubling
+  (T = 7: 4 shifted adds per direction instead of 6), the weights from ucfast.ops.denoisers'
+  truncated tables (which stay in L1), and the weighted sums.
 - Finally (est + wsum/2) / wsum in unsigned arithmetic and Lab -> pixels with the inverse tables.
 
-Shifts of register tensors are `tl.gather`s on the flattened tile; indices past the end are clamped,
-which only feeds lanes outside the tile.
+Shifts of register tensors are rank-1 `tl.gather`s on the flattened tile; indices past the end are
+clamped, which only feeds lanes outside the tile. Rank 1 matters on a GPU: Triton lowers a gather
+through shared memory, except a gather along an axis it can keep inside one warp, which it lowers
+to warp shuffles whose number grows with the square of the elements per thread (a [BLOCK, 2]
+gather took ptxas an hour and spilled; tools: bench/aot/triton_sm90.py).
 """
 from __future__ import annotations
 
-import functools
-
-import torch
 import triton
 import triton.language as tl
-
-from ucfast.reference.nlm import nlm_weights
 
 from .lab import lab_forward, lab_inverse
 from .pixels import load_u8, reflect101
 
-MAX_TEMPLATE = 21  # limits of this kernel's tiling (reasons() says so when asked for more)
-MAX_SEARCH = 41
-
-
-@functools.lru_cache(maxsize=32)
-def _weights_cpu(h: float, cn: int, template: int, search: int) -> tuple[torch.Tensor, int]:
-    table, shift, _ = nlm_weights(h, cn, template, search)
-    nonzero = torch.nonzero(table).flatten()
-    last = int(nonzero[-1]) if nonzero.numel() else 0
-    return table[: min(last + 2, table.numel())].contiguous(), shift  # keeps one 0 when the table has one
-
-
-def weight_tables(h: float, h_color: float, template: int, search: int, device: torch.device):
-    """(tables, last_l, last_ab, shift): the reference's weight tables of the L plane (h, 1 channel)
-    and the ab plane (h_color, 2 channels), each cut after its first zero, one after the other in
-    one int32 tensor on `device`; last_* are the last indices of the two parts.
-
-    Weights decrease with the distance, so table[min(D >> shift, last)] is the reference's table[D >> shift].
-    """
-    wl, shift = _weights_cpu(float(h), 1, template, search)
-    wab, _ = _weights_cpu(float(h_color), 2, template, search)
-    return torch.cat([wl, wab]).to(device), wl.numel() - 1, wab.numel() - 1, shift
+TILE_MAX_TEMPLATE = 21  # limits of this kernel's tiling, not of the algorithm (reasons() says so)
+TILE_MAX_SEARCH = 41
 
 
 def choose_tile(height: int, width: int, margin: int, max_block: int, min_block: int) -> tuple[int, int, int]:
@@ -91,7 +69,7 @@ def choose_tile(height: int, width: int, margin: int, max_block: int, min_block:
 def box_sum(x, k, step, T: tl.constexpr, LOG_T: tl.constexpr, BLOCK: tl.constexpr):
     """out[k] = sum of x[k + i * step] for i < T along axis 0 (lanes past the end read the last lane),
     by doubling: p holds sums of 2^i terms and the set bits of T pick which to add (T = 7: 1 + 2 + 4
-    terms, 4 shifted adds). x: [BLOCK] or [BLOCK, n], k: lane indices broadcast like x."""
+    terms, 4 shifted adds). x and k (the lane indices): [BLOCK]."""
     acc = tl.zeros_like(x)
     p = x
     for i in tl.static_range(LOG_T):
@@ -117,7 +95,7 @@ def _divide(est, wsum):
 def nlm_tile(
     img_ptr, s_c, s_h, s_w, H, W, y0, x0, k, r, c, PS, PE,
     fwd_ptr, cbrt_ptr, inv_ptr, y_ptr, fy_ptr, xz_ptr,
-    w_ptr, wl_last, wab_last, w_shift,
+    wl_ptr, wl_last, wab_ptr, wab_last, w_shift,
     IS_FLOAT: tl.constexpr, T: tl.constexpr, S: tl.constexpr, LOG_T: tl.constexpr,
     BLOCK: tl.constexpr, BLOCK_E: tl.constexpr,
 ):
@@ -135,31 +113,25 @@ def nlm_tile(
     lab = light | (a << 8) | (b << 16)  # [BLOCK_E]
 
     base = (r + S2) * PE + c + S2  # patch-domain lane -> its E lane at offset (0, 0)
-    ref = tl.gather(lab, tl.minimum(base, BLOCK_E - 1), 0)  # [BLOCK]
-    ref_l = ref & 255
-    ref_a = (ref >> 8) & 255
-    ref_b = ref >> 16
+    ref = tl.gather(lab, tl.minimum(base, BLOCK_E - 1), 0)  # [BLOCK], packed like lab: one register per lane
     centre = T2 * PS + T2  # patch-domain lane of the pixel whose patch starts at lane 0
 
-    k2 = k[:, None] + tl.zeros((BLOCK, 2), tl.int32)  # lanes of the [BLOCK, 2] (L, ab) pairs
-    plane2 = tl.arange(0, 2)[None, :]
-    w_last2 = tl.where(plane2 == 0, wl_last, wab_last)  # [1, 2]: the L and ab tables follow each other
-    w_base2 = tl.where(plane2 == 0, 0, wl_last + 1)
     est_l = tl.zeros((BLOCK,), tl.int32)
     est_a = tl.zeros((BLOCK,), tl.int32)
     est_b = tl.zeros((BLOCK,), tl.int32)
     wsum_l = tl.zeros((BLOCK,), tl.int32)
     wsum_ab = tl.zeros((BLOCK,), tl.int32)
-    for o in range(S * S):
+    for o in tl.range(S * S):
         dy = o // S - S2
         dx = o % S - S2
         cand = tl.gather(lab, tl.minimum(base + dy * PE + dx, BLOCK_E - 1), 0)  # [BLOCK]
-        d_l = ref_l - (cand & 255)
-        d_a = ref_a - ((cand >> 8) & 255)
-        d_b = ref_b - (cand >> 16)
-        sq = tl.join(d_l * d_l, d_a * d_a + d_b * d_b)  # [BLOCK, 2]: the L and ab planes' squared differences
-        dist = box_sum(box_sum(sq, k2, PS, T, LOG_T, BLOCK), k2, 1, T, LOG_T, BLOCK)  # [BLOCK, 2]
-        w_l, w_ab = tl.split(tl.load(w_ptr + w_base2 + tl.minimum(dist >> w_shift, w_last2)))
+        d_l = (ref & 255) - (cand & 255)
+        d_a = ((ref >> 8) & 255) - ((cand >> 8) & 255)
+        d_b = (ref >> 16) - (cand >> 16)
+        dist_l = box_sum(box_sum(d_l * d_l, k, PS, T, LOG_T, BLOCK), k, 1, T, LOG_T, BLOCK)
+        dist_ab = box_sum(box_sum(d_a * d_a + d_b * d_b, k, PS, T, LOG_T, BLOCK), k, 1, T, LOG_T, BLOCK)
+        w_l = tl.load(wl_ptr + tl.minimum(dist_l >> w_shift, wl_last))
+        w_ab = tl.load(wab_ptr + tl.minimum(dist_ab >> w_shift, wab_last))
         value = tl.gather(cand, tl.minimum(k + centre, BLOCK - 1), 0)  # the candidate pixel of output lane k
         est_l += w_l * (value & 255)
         est_a += w_ab * ((value >> 8) & 255)

@@ -46,3 +46,14 @@ def device_reasons(device: torch.device) -> list[str]:
             return [f"{name} was loaded {mode} (TRITON_INTERPRET changed since); restart the process"]
     return []
 
+
+def keep_configs(configs: list, lanes: int, most_per_thread: int) -> list:
+    """The autotune configs worth compiling for a tile of `lanes` elements: those whose threads hold
+    1..most_per_thread elements each (more spills on sm_90, fewer leaves threads idle); when none
+    does, the one nearest that range. An `early_config_prune` helper: the autotuner compiles only these."""
+    fits = [c for c in configs if 1 <= lanes / (32 * c.num_warps) <= most_per_thread]
+    if fits:
+        return fits
+    if all(lanes / (32 * c.num_warps) > most_per_thread for c in configs):
+        return [max(configs, key=lambda c: c.num_warps)]
+    return [min(configs, key=lambda c: c.num_warps)]

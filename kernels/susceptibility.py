@@ -20,9 +20,13 @@ import triton.language as tl
 
 from ucfast.reference.susceptibility import DISTANCES, check_args
 
+from .runtime import keep_configs
+
 INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"
-MAX_TILE = 16384  # elements of the largest [V_BLOCK, BLOCK_K] tile held in registers at once
-LOOP_BLOCK_K = 4096  # block along K when one tile cannot hold the rows
+# Elements of the largest [V_BLOCK, BLOCK_K] tile held in registers at once, and the block along K
+# when one tile cannot hold the rows: 16,384-element tiles spill on sm_90 at 2, 4 and 16 warps.
+MAX_TILE = 8192
+LOOP_BLOCK_K = 1024
 
 
 @triton.jit
@@ -114,10 +118,16 @@ def susceptibility_fwd_kernel(
     tl.store(pred_ptr + b, pred.to(tl.int64))
 
 
+def _configs_without_spills(configs, named_args, **kwargs):
+    """At most 16 tile elements per thread: what sm_90 holds without spilling (bench/results/triton_sm90.md)."""
+    return keep_configs(configs, kwargs["V_BLOCK"] * kwargs["BLOCK_K"], 16)
+
+
 if not INTERPRET:
     susceptibility_fwd_kernel = triton.autotune(
         configs=[triton.Config({}, num_warps=w) for w in (2, 4, 8, 16)],
         key=["K", "V_BLOCK", "BLOCK_K", "SOFTMAX", "DIST"],
+        prune_configs_by={"early_config_prune": _configs_without_spills},
     )(susceptibility_fwd_kernel)
 
 

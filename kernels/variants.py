@@ -14,33 +14,30 @@ standalone median/nlm/bitdepth ops (and the tests) use.
 """
 from __future__ import annotations
 
-import inspect
 import os
 
 import torch
 import triton
 import triton.language as tl
 
-from ucfast.reference import nlm as nlm_ref
-from ucfast.reference.bitdepth import bitdepth as bitdepth_ref
-from ucfast.reference.variants import DENOISERS
+from ucfast.ops.denoisers import (BITDEPTH_LEVELS, NLM, LabTables, NlmTables, check_denoisers, lab_tables,
+                                  nlm_tables)
 
-from . import lab as lab_tables
 from .bitdepth import bitdepth
 from .median import median_2x2x3
-from .nlm import MAX_SEARCH, MAX_TEMPLATE, choose_tile, nlm_tile, weight_tables
+from .nlm import TILE_MAX_SEARCH, TILE_MAX_TEMPLATE, choose_tile, nlm_tile
 from .pixels import load_u8, to_u8
+from .runtime import keep_configs
 
 INTERPRET = os.environ.get("TRITON_INTERPRET", "") == "1"
-MAX_BLOCK = 4096  # lanes of one tile
+MAX_BLOCK = 4096 if INTERPRET else 2048  # lanes of one tile (sm_90: 4 per thread of 16 warps)
 # Lanes a program costs at least: a few warps on a GPU; under the interpreter a program's cost is
 # per operation, not per lane, so there the fewest programs win.
 MIN_BLOCK = MAX_BLOCK if INTERPRET else 256
+# Lanes of an NLM tile: its search loop keeps ~10 values per lane live (the Lab tile, accumulators,
+# gather indices), so sm_90 holds 2 lanes per thread of 16 warps without spilling (bench/aot/triton_sm90.py).
+NLM_MAX_BLOCK = MAX_BLOCK if INTERPRET else 1024
 OUT_DTYPES = (torch.float32, torch.bfloat16, torch.float16)
-
-# The UltraClean parameters of the variants' denoisers: the reference functions' defaults.
-_NLM_DEFAULTS = {n: p.default for n, p in inspect.signature(nlm_ref.nlm).parameters.items() if n != "pixels"}
-_BITDEPTH_LEVELS = inspect.signature(bitdepth_ref).parameters["levels"].default
 
 
 @triton.jit
@@ -74,8 +71,8 @@ def variants_fwd_kernel(
     out_ptr, so_b, so_c, so_h, so_w,  # model input [V*B, 3, H, W], any strides
     pix_ptr,  # denoised pixels [V-1, B, 3, H, W] uint8 contiguous (WRITE_PIXELS)
     mean0, mean1, mean2, std0, std1, std2, beta,
-    fwd_ptr, cbrt_ptr, inv_ptr, y_ptr, fy_ptr, xz_ptr,  # Lab tables (kernels/lab.py)
-    w_ptr, wl_last, wab_last, w_shift,  # NLM weight tables of the L and ab planes (kernels/nlm.py)
+    fwd_ptr, cbrt_ptr, inv_ptr, y_ptr, fy_ptr, xz_ptr,  # Lab tables (ucfast.ops.denoisers.lab_tables)
+    wl_ptr, wl_last, wab_ptr, wab_last, w_shift,  # NLM weights of the L and ab planes (.nlm_tables)
     levels,  # bit depth
     B, H, W, TH, TW, TILES_X, TILES, PS, PE,
     SLOT_MEDIAN: tl.constexpr, SLOT_NLM: tl.constexpr, SLOT_BITDEPTH: tl.constexpr,  # 0: absent
@@ -96,6 +93,11 @@ def variants_fwd_kernel(
     yc = tl.minimum(y, H - 1).to(tl.int64)  # clamped: every load is in bounds, no masks
     xc = tl.minimum(x, W - 1).to(tl.int64)
     img = x_ptr + b * sx_b
+    if SLOT_NLM > 0:  # first, so that nothing else is live across its loop over the search window
+        n0, n1, n2 = nlm_tile(img, sx_c, sx_h, sx_w, H, W, y0, x0, k, r, c, PS, PE,
+                              fwd_ptr, cbrt_ptr, inv_ptr, y_ptr, fy_ptr, xz_ptr,
+                              wl_ptr, wl_last, wab_ptr, wab_last, w_shift,
+                              IS_FLOAT, T, S, LOG_T, BLOCK, BLOCK_E)
     at = yc * sx_h + xc * sx_w
     raw0 = tl.load(img + at)
     raw1 = tl.load(img + at + sx_c)
@@ -134,10 +136,6 @@ def variants_fwd_kernel(
         _emit(out_ptr, slot * so_b, so_c, pix_ptr, (slot - B) * img_stride, plane, o_pix, p_pix, valid,
               m0, m1, m2, u0, u1, u2, mean0, mean1, mean2, std0, std1, std2, beta, True, WRITE_MODEL, WRITE_PIXELS)
     if SLOT_NLM > 0:
-        n0, n1, n2 = nlm_tile(img, sx_c, sx_h, sx_w, H, W, y0, x0, k, r, c, PS, PE,
-                              fwd_ptr, cbrt_ptr, inv_ptr, y_ptr, fy_ptr, xz_ptr,
-                              w_ptr, wl_last, wab_last, w_shift,
-                              IS_FLOAT, T, S, LOG_T, BLOCK, BLOCK_E)
         slot = SLOT_NLM * B + b
         _emit(out_ptr, slot * so_b, so_c, pix_ptr, (slot - B) * img_stride, plane, o_pix, p_pix, valid,
               n0, n1, n2, u0, u1, u2, mean0, mean1, mean2, std0, std1, std2, beta, True, WRITE_MODEL, WRITE_PIXELS)
@@ -148,14 +146,27 @@ def variants_fwd_kernel(
               mean0, mean1, mean2, std0, std1, std2, beta, True, WRITE_MODEL, WRITE_PIXELS)
 
 
+def _configs_without_spills(configs, named_args, **kwargs):
+    """At most 2 tile lanes (and 4 Lab-tile lanes) per thread with the NLM, 4 without: what sm_90 holds
+    without spilling (bench/results/triton_sm90.md). An NLM config may take all the registers the SM has
+    for one block (maxnreg): left to itself, ptxas 12.8 aims at two 16-warp blocks (64 registers) and spills."""
+    if kwargs["SLOT_NLM"] == 0:
+        return keep_configs(configs, kwargs["BLOCK"], 4)
+    configs = keep_configs(keep_configs(configs, kwargs["BLOCK"], 2), kwargs["BLOCK_E"], 4)
+    return [triton.Config(c.kwargs, num_warps=c.num_warps, num_stages=c.num_stages,
+                          maxnreg=min(255, 65536 // (32 * c.num_warps))) for c in configs]
+
+
 if not INTERPRET:
     variants_fwd_kernel = triton.autotune(
         configs=[triton.Config({}, num_warps=w) for w in (4, 8, 16)],
         key=["BLOCK", "BLOCK_E", "SLOT_MEDIAN", "SLOT_NLM", "SLOT_BITDEPTH", "IS_FLOAT", "T", "S"],
+        prune_configs_by={"early_config_prune": _configs_without_spills},
     )(variants_fwd_kernel)
 
 
-def check_images(images: torch.Tensor) -> None:
+def check_rgb_batch(images: torch.Tensor) -> None:
+    """What these kernels read: [B, 3, H, W], uint8 0..255 or floating point 0..1, any strides."""
     if images.dim() != 4 or images.shape[1] != 3:
         raise ValueError(f"images must be [B, 3, H, W], got shape {tuple(images.shape)}")
     if images.dtype != torch.uint8 and not images.dtype.is_floating_point:
@@ -172,6 +183,7 @@ def _launch(images: torch.Tensor, slots: dict[str, int], out: torch.Tensor | Non
     h, h_color, template, search = nlm_args
     use_nlm = "nlm" in slots
     margin = template - 1 if use_nlm else 0
+    max_block = min(max_block, NLM_MAX_BLOCK) if use_nlm else max_block
     if tile is None:
         th, tw, block = choose_tile(height, width, margin, max_block, min(MIN_BLOCK, max_block))
     else:
@@ -181,11 +193,10 @@ def _launch(images: torch.Tensor, slots: dict[str, int], out: torch.Tensor | Non
     pe = tw + margin + search - 1
     block_e = triton.next_power_of_2((th + margin + search - 1) * pe) if use_nlm else 1
     if use_nlm:
-        weights, wl_last, wab_last, shift = weight_tables(h, h_color, template, search, dev)
-        tabs = lab_tables.tables(dev)
+        tabs, weights = lab_tables(dev), nlm_tables(float(h), float(h_color), template, search, dev)
     else:
-        weights, wl_last, wab_last, shift = torch.zeros(1, dtype=torch.int32, device=dev), 0, 0, 0
-        tabs = dict.fromkeys(("fwd", "cbrt", "inv", "y", "fy", "xz"), weights)
+        unused = torch.zeros(1, dtype=torch.int32, device=dev)
+        tabs, weights = LabTables(*[unused] * 6), NlmTables(unused, unused, 0)
     write_model = out is not None
     if out is None:
         out = torch.empty(0, dtype=torch.float32, device=dev)
@@ -197,8 +208,8 @@ def _launch(images: torch.Tensor, slots: dict[str, int], out: torch.Tensor | Non
         out, *so,
         pixels,
         *(float(m) for m in mean), *(float(s) for s in std), float(beta),
-        tabs["fwd"], tabs["cbrt"], tabs["inv"], tabs["y"], tabs["fy"], tabs["xz"],
-        weights, wl_last, wab_last, shift,
+        tabs.fwd, tabs.cbrt, tabs.inv, tabs.y, tabs.fy, tabs.xz,
+        weights.light, weights.light.numel() - 1, weights.ab, weights.ab.numel() - 1, weights.shift,
         levels,
         n, height, width, th, tw, tiles_x, tiles_x * tiles_y, tw + margin, pe,
         SLOT_MEDIAN=slots.get("median", 0), SLOT_NLM=slots.get("nlm", 0), SLOT_BITDEPTH=slots.get("bitdepth", 0),
@@ -216,12 +227,8 @@ def variants(images: torch.Tensor, denoisers: tuple[str, ...], amplify: float = 
     `pixels`, a contiguous uint8 [len(denoisers), B, 3, H, W], also receives the denoised pixels.
     `max_block` caps the lanes of a tile; `tile` = (rows, columns) of output pixels per program
     overrides the automatic choice (tests use both to cross tile borders on small images)."""
-    check_images(images)
-    for name in denoisers:
-        if name not in DENOISERS:
-            raise ValueError(f"unknown denoiser {name!r}; expected one of {DENOISERS}")
-    if len(set(denoisers)) != len(denoisers):
-        raise ValueError(f"denoisers must not repeat a name, got {denoisers}")
+    check_rgb_batch(images)
+    denoisers = check_denoisers(denoisers)
     if dtype not in OUT_DTYPES:
         raise TypeError(f"dtype must be one of {OUT_DTYPES}, got {dtype}")
     n, _, height, width = images.shape
@@ -234,21 +241,20 @@ def variants(images: torch.Tensor, denoisers: tuple[str, ...], amplify: float = 
     if pixels is not None and (tuple(pixels.shape) != (len(denoisers), n, 3, height, width)
                                or pixels.dtype != torch.uint8 or not pixels.is_contiguous()):
         raise ValueError(f"pixels must be contiguous uint8 of shape {(len(denoisers), n, 3, height, width)}")
-    nlm_args = tuple(_NLM_DEFAULTS[k] for k in ("h", "h_color", "template", "search"))
     _launch(images, {name: i + 1 for i, name in enumerate(denoisers)}, out, pixels, mean, std, amplify,
-            nlm_args, _BITDEPTH_LEVELS, max_block, tile)
+            NLM.astuple(), BITDEPTH_LEVELS, max_block, tile)
     return out
 
 
-def denoise(pixels: torch.Tensor, name: str, *, nlm_args: tuple | None = None, levels: int = _BITDEPTH_LEVELS,
+def denoise(pixels: torch.Tensor, name: str, *, nlm_args: tuple | None = None, levels: int = BITDEPTH_LEVELS,
             out: torch.Tensor | None = None, max_block: int = MAX_BLOCK,
             tile: tuple[int, int] | None = None) -> torch.Tensor:
     """One denoiser on [N, 3, H, W] uint8 pixels (any strides) -> contiguous uint8 [N, 3, H, W]."""
-    check_images(pixels)
+    check_rgb_batch(pixels)
     if out is None:
         out = torch.empty(pixels.shape, dtype=torch.uint8, device=pixels.device)
     if nlm_args is None:
-        nlm_args = tuple(_NLM_DEFAULTS[k] for k in ("h", "h_color", "template", "search"))
+        nlm_args = NLM.astuple()
     _launch(pixels, {name: 1}, None, out.view(1, *out.shape), (0.0,) * 3, (1.0,) * 3, 1.0, nlm_args, levels,
             max_block, tile)
     return out
@@ -257,8 +263,8 @@ def denoise(pixels: torch.Tensor, name: str, *, nlm_args: tuple | None = None, l
 def nlm_limits_reasons(template: int, search: int) -> list[str]:
     """Why this kernel's tiling cannot take these NLM sizes."""
     out = []
-    if template > MAX_TEMPLATE:
-        out.append(f"the triton nlm supports template <= {MAX_TEMPLATE}, got {template}")
-    if search > MAX_SEARCH:
-        out.append(f"the triton nlm supports search <= {MAX_SEARCH}, got {search}")
+    if template > TILE_MAX_TEMPLATE:
+        out.append(f"the triton nlm's tiling supports template <= {TILE_MAX_TEMPLATE}, got {template}")
+    if search > TILE_MAX_SEARCH:
+        out.append(f"the triton nlm's tiling supports search <= {TILE_MAX_SEARCH}, got {search}")
     return out
