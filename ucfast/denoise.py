@@ -6,6 +6,7 @@ out in the input's dtype). Any layout (non-contiguous, channels_last); the outpu
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from . import ops
@@ -18,7 +19,7 @@ def _run(images, op, *args) -> torch.Tensor:
     return from_uint8_like(op(to_uint8(images).contiguous(), *args), images)
 
 
-def median(images, *, k: int | None = None, backend: str = "auto") -> torch.Tensor:
+def median(images: torch.Tensor | np.ndarray, *, k: int | None = None, backend: str = "auto") -> torch.Tensor:
     """UltraClean's median: scipy `median_filter(size=(2, 2, 3), mode="reflect")` on H x W x 3, exactly.
 
     With `k` (odd), a plain per-channel k x k median with the same border rule instead.
@@ -29,14 +30,14 @@ def median(images, *, k: int | None = None, backend: str = "auto") -> torch.Tens
     return _run(images, ops.median_kxk, k, backend)
 
 
-def nlm(images, *, h: float = NLM.h, h_color: float = NLM.h_color, template: int = NLM.template,
+def nlm(images: torch.Tensor | np.ndarray, *, h: float = NLM.h, h_color: float = NLM.h_color, template: int = NLM.template,
         search: int = NLM.search, backend: str = "auto") -> torch.Tensor:
     """`cv2.fastNlMeansDenoisingColored(img, None, h, h_color, template, search)`, exactly."""
     check_nlm_args(h, h_color, template, search)
     return _run(images, ops.nlm, float(h), float(h_color), template, search, backend)
 
 
-def bitdepth(images, *, levels: int = BITDEPTH_LEVELS, backend: str = "auto") -> torch.Tensor:
+def bitdepth(images: torch.Tensor | np.ndarray, *, levels: int = BITDEPTH_LEVELS, backend: str = "auto") -> torch.Tensor:
     """Colour-depth reduction: round(x * (levels - 1)) / (levels - 1) on 8-bit pixels."""
     check_levels(levels)
     return _run(images, ops.bitdepth, levels, backend)

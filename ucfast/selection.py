@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -177,7 +178,8 @@ def _candidates(rule: Rule, label: np.ndarray) -> np.ndarray:
 
 
 def select(scores: Scores, *, ratio: float | None = None, threshold: float | None = None,
-           classes=None, per_class: bool = False, method: str | None = None) -> Selection:
+           classes: Sequence[int] | int | None = None, per_class: bool = False,
+           method: str | None = None) -> Selection:
     """Remove the most susceptible (method="ultraclean") or most suspect (method="auto") samples.
 
     method="ultraclean" (what a ratio or threshold alone means): rank the paper's score, exactly

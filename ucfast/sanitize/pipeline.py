@@ -72,7 +72,7 @@ def _device_kind(device: torch.device) -> str:
     return f"cuda:{torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
 
 
-def sanitize(data, *, out, settings: SanitizeSettings | None = None, model: torch.nn.Module | None = None,
+def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings: SanitizeSettings | None = None, model: torch.nn.Module | None = None,
              **options) -> SanitizeResult:
     """Score every sample of `data` with the suspect model, select what to remove, write `out`.
 
