@@ -193,6 +193,23 @@ def test_import_without_triton_installed():
     assert done.returncode == 0, done.stderr
 
 
+def test_autotune_configs_fit_sm90_registers():
+    from ucfast.kernels.runtime import keep_configs
+
+    configs = [triton.Config({}, num_warps=w) for w in (2, 4, 8, 16)]
+
+    def warps(lanes, most):
+        return [c.num_warps for c in keep_configs(configs, lanes, most)]
+
+    assert warps(4096, 16) == [8, 16] and warps(64, 16) == [2]
+    assert warps(16, 4) == [2]  # fewer lanes than threads: the fewest warps
+    assert warps(1 << 16, 2) == [16]  # more than any config holds: the most warps
+    nlm = tv._configs_without_spills(configs[1:], {}, SLOT_NLM=2, BLOCK=1024, BLOCK_E=2048)
+    assert [(c.num_warps, c.maxnreg) for c in nlm] == [(16, 128)]
+    plain = tv._configs_without_spills(configs[1:], {}, SLOT_NLM=0, BLOCK=1024, BLOCK_E=1)
+    assert [(c.num_warps, c.maxnreg) for c in plain] == [(8, None), (16, None)]
+
+
 def test_opcheck_variants():
     x = _images("random", 2, 5, 6, seed=7)
     args = (x, "median,bitdepth", 1.5, list(MEAN), list(STD), torch.bfloat16, True, "triton")
