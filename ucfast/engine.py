@@ -94,26 +94,38 @@ class RunSettings:
     def checked(cls, device, *, precision="fp32", channels_last=False, compile=False, cuda_graphs=False,
                 features=False, profile=False) -> "RunSettings":
         """Resolve "auto" (precision: bf16 on CUDA, fp32 elsewhere; channels_last None: on for CUDA)."""
+        check_run_options(precision=precision, channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs,
+                          features=features, profile=profile)
         device = torch.device(device)
-        if precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
         if precision == "auto":
             precision = "bf16" if device.type == "cuda" else "fp32"
         if channels_last is None:
             channels_last = device.type == "cuda"
-        for name, value in (("channels_last", channels_last), ("compile", compile), ("cuda_graphs", cuda_graphs),
-                            ("profile", profile)):
-            if not isinstance(value, (bool, np.bool_)):
-                raise TypeError(f"{name} must be True or False, got {value!r}")
         if cuda_graphs and device.type != "cuda":
             raise ValueError(f"cuda_graphs needs a CUDA device, got device {device}")
-        if features is not False and features is not None and not isinstance(features, (bool, str)):
-            raise ValueError(f"features must be False, True, 'auto' or a module name, got {features!r}")
         if cuda_graphs and features not in (False, None):
             raise ValueError("features cannot be kept under cuda_graphs (a replayed graph runs no hooks);"
                              " pass features=False or cuda_graphs=False")
         return cls(device, precision, bool(channels_last), bool(compile), bool(cuda_graphs),
                    features if features is not None else False, bool(profile))
+
+
+def check_flag(value, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
+
+
+def check_run_options(*, precision, channels_last, compile, cuda_graphs, features, profile) -> None:
+    """The one check of how a model may run (`RunSettings`, and a sanitize job before it opens its data)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
+    if channels_last is not None:
+        check_flag(channels_last, "channels_last")
+    for name, value in (("compile", compile), ("cuda_graphs", cuda_graphs), ("profile", profile)):
+        check_flag(value, name)
+    if features is not None and not isinstance(features, (bool, str)):
+        raise ValueError(f"features must be False, True, 'auto' or a module name, got {features!r}")
 
 
 def model_dtype(model) -> torch.dtype:

@@ -81,6 +81,13 @@ def check_size(value, name: str) -> int | None:
     return int(value)
 
 
+def reading_options(resize, crop, on_error: str, decode) -> tuple[int | None, int | None, str, bool]:
+    """The checked (resize, crop, on_error, decode) options that every image reader takes."""
+    if on_error not in ON_ERROR:
+        raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
+    return check_size(resize, "resize"), check_size(crop, "crop"), on_error, bool(decode)
+
+
 def resized_shape(h: int, w: int, resize: int) -> tuple[int, int]:
     """(height, width) after scaling the shorter side to `resize` (torchvision's rule)."""
     if w <= h:
@@ -183,12 +190,7 @@ class ImageFolder(torch.utils.data.Dataset):
 
     def __init__(self, root, *, resize: int | None = None, crop: int | None = None, on_error: str = "raise",
                  extensions: Sequence[str] = EXTENSIONS, decode: bool = True):
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        self.resize = check_size(resize, "resize")
-        self.crop = check_size(crop, "crop")
-        self.on_error = on_error
-        self.decode = bool(decode)
+        self.resize, self.crop, self.on_error, self.decode = reading_options(resize, crop, on_error, decode)
         self.extensions = tuple(e.lower() for e in extensions)
         root = os.fspath(root)
         if not os.path.exists(root):

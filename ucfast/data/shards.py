@@ -21,8 +21,8 @@ import tarfile
 import numpy as np
 import torch
 
-from .folder import (ON_ERROR, SKIP_HINT, Batch, ImageReadError, Paths, Unreadable, check_size, collate_items, decode,
-                     is_jpeg)
+from .folder import (SKIP_HINT, Batch, ImageReadError, Paths, Unreadable, collate_items, decode, is_jpeg,
+                     reading_options)
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "ppm", "bmp", "tif", "tiff")
 LABEL_EXTENSIONS = ("cls", "label", "target")
@@ -108,12 +108,7 @@ class TarShards(torch.utils.data.IterableDataset):
 
     def __init__(self, shards, *, resize: int | None = None, crop: int | None = None, on_error: str = "raise",
                  decode: bool = True, index_cache=None):
-        if on_error not in ON_ERROR:
-            raise ValueError(f"on_error must be one of {ON_ERROR}, got {on_error!r}")
-        self.resize = check_size(resize, "resize")
-        self.crop = check_size(crop, "crop")
-        self.on_error = on_error
-        self.decode = bool(decode)
+        self.resize, self.crop, self.on_error, self.decode = reading_options(resize, crop, on_error, decode)
         self.shards = expand(shards)
         digest = hashlib.sha256()
         for path in self.shards:

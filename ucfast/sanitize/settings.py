@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 import numpy as np
 
 from ..data.folder import check_size
-from ..engine import PRECISIONS, ScoreSettings
+from ..engine import ScoreSettings, check_flag, check_run_options
 from ..selection import Rule
 from ..selection import check as check_selection
 
@@ -27,12 +27,6 @@ def _positive_int(value, name: str) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
     return int(value)
-
-
-def _flag(value, name: str) -> bool:
-    if not isinstance(value, (bool, np.bool_)):
-        raise TypeError(f"{name} must be True or False, got {value!r}")
-    return bool(value)
 
 
 @dataclass(frozen=True)
@@ -106,19 +100,15 @@ class SanitizeSettings:
             raise ValueError(f"format must be 'folder', 'shards', 'npz' or None (detect), got {self.format!r}")
         if self.on_error not in ON_ERROR:
             raise ValueError(f"on_error must be 'raise' or 'skip', got {self.on_error!r}")
-        if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.num_classes is not None:
             _positive_int(self.num_classes, "num_classes")
         if self.workers is not None and (isinstance(self.workers, bool) or not isinstance(self.workers, int)
                                          or self.workers < 0):
             raise ValueError(f"workers must be a non-negative integer, got {self.workers!r}")
-        if self.features is not None and not isinstance(self.features, (bool, str)):
-            raise ValueError(f"features must be False, True, 'auto' or a module name, got {self.features!r}")
-        if self.channels_last is not None:
-            _flag(self.channels_last, "channels_last")
-        for name in ("per_class", "compile", "cuda_graphs", "gpu_decode", "progress", "profile"):
-            _flag(getattr(self, name), name)
+        check_run_options(precision=self.precision, channels_last=self.channels_last, compile=self.compile,
+                          cuda_graphs=self.cuda_graphs, features=self.features, profile=self.profile)
+        for name in ("gpu_decode", "progress"):
+            check_flag(getattr(self, name), name)
         batch_size = _positive_int(self.batch_size, "batch_size")
         return dataclasses.replace(
             self, denoisers=scoring.denoisers, mean=scoring.mean, std=scoring.std, amplify=scoring.amplify,
