@@ -21,6 +21,7 @@ from .denoise import bitdepth, median, nlm  # noqa: E402
 from .scores import Scores  # noqa: E402
 from .scoring import score  # noqa: E402
 from .sanitize import SanitizeSettings, sanitize  # noqa: E402
+from .clean import CleanSettings, clean  # noqa: E402
 from .selection import Selection, select  # noqa: E402
 
 try:
@@ -28,5 +29,5 @@ try:
 except _NotInstalled:
     __version__ = "0+unknown"
 
-__all__ = ["score", "select", "sanitize", "SanitizeSettings", "detect", "Scores", "Selection", "metrics", "models", "median", "nlm",
+__all__ = ["score", "select", "sanitize", "SanitizeSettings", "clean", "CleanSettings", "detect", "Scores", "Selection", "metrics", "models", "median", "nlm",
            "bitdepth", "backends", "BackendUnavailable", "ReferenceFallback", "__version__"]

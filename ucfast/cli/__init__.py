@@ -3,6 +3,7 @@
     demo       ucfast/cli/demo.py       the whole loop on a small dataset
     info       ucfast/cli/info.py       what was built, which backends can run here
     sanitize   ucfast/cli/sanitize.py   score a whole dataset and list what to remove
+    clean      ucfast/cli/clean.py      train -> score -> detect -> retrain on a dataset on disk
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import importlib
 # Sub-command name -> module with `add_parser(subparsers)` that sets `func(args) -> int`.
 COMMANDS = {
     "sanitize": "ucfast.cli.sanitize",
+    "clean": "ucfast.cli.clean",
     "demo": "ucfast.cli.demo",
     "info": "ucfast.cli.info",
 }

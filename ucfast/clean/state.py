@@ -1,0 +1,96 @@
+"""The output folder of a `ucfast clean` run and its stage markers.
+
+    OUT/.clean/spec.json         what the run is: the data's fingerprint and every setting that decides
+                                 the outputs; a rerun with another spec is refused
+    OUT/.clean/<stage>.json      written (atomically) when a stage has finished: its seconds and results;
+                                 a rerun skips every stage that has one
+    OUT/.clean/<stage>-state.pt  a training stage's resumable checkpoint
+    OUT/.clean/lock              held (flock) by the process that owns OUT while it runs
+"""
+from __future__ import annotations
+
+import errno
+import fcntl
+import hashlib
+import json
+import os
+
+from ..sanitize.job import JobLocked, JobMismatch, atomic_write_bytes, dumps
+
+STATE = ".clean"
+
+
+class RunDir:
+    def __init__(self, out):
+        self.out = os.path.abspath(os.fspath(out))
+        self.state = os.path.join(self.out, STATE)
+        self._lock = None
+
+    def path(self, name: str) -> str:
+        return os.path.join(self.out, name)
+
+    def state_path(self, name: str) -> str:
+        return os.path.join(self.state, name)
+
+    def create(self) -> None:
+        if os.path.exists(self.out) and not os.path.isdir(self.out):
+            raise NotADirectoryError(f"out: {self.out!r} exists and is not a folder")
+        os.makedirs(self.state, exist_ok=True)
+
+    def lock(self) -> None:
+        """Own OUT for this process (released when it exits, kill -9 included)."""
+        f = open(self.state_path("lock"), "a+")
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as e:
+            f.close()
+            if e.errno in (errno.EAGAIN, errno.EACCES):
+                raise JobLocked(f"another ucfast clean is writing to {self.out}; wait for it or use another"
+                                " output folder") from None
+            raise
+        self._lock = f
+
+    def unlock(self) -> None:
+        if self._lock is not None:
+            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
+            self._lock.close()
+            self._lock = None
+
+    def check_or_write(self, spec: dict) -> str:
+        """Write spec.json for a new run, or check it against this run's; returns the spec's sha256."""
+        path = self.state_path("spec.json")
+        text = dumps(spec)
+        if os.path.exists(path):
+            with open(path) as f:
+                old = json.load(f)
+            if old != json.loads(text):
+                changed = sorted(k for k in set(old) | set(spec) if old.get(k) != spec.get(k))
+                keys = sorted(set(old.get("settings", {})) | set(spec.get("settings", {})))
+                settings = [f"{k}: {old.get('settings', {}).get(k)!r} -> {spec.get('settings', {}).get(k)!r}"
+                            for k in keys if old.get("settings", {}).get(k) != spec.get("settings", {}).get(k)]
+                raise JobMismatch(f"{self.out} holds a ucfast clean run that does not match this one (changed:"
+                                  f" {', '.join(changed)}{'; ' + ', '.join(settings) if settings else ''}). Refusing"
+                                  f" to mix results: use another output folder, or delete {self.out} to start over.")
+        else:
+            atomic_write_bytes(path, text.encode())
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    def marker(self, stage: str) -> dict | None:
+        path = self.state_path(f"{stage}.json")
+        if not os.path.exists(path):
+            return None
+        with open(path) as f:
+            return json.load(f)
+
+    def mark(self, stage: str, record: dict) -> None:
+        atomic_write_bytes(self.state_path(f"{stage}.json"), dumps(record).encode())
+
+    def clean_temporaries(self) -> None:
+        """Remove what a killed run left half-written (temporary files only)."""
+        for folder in (self.out, self.state):
+            for name in os.listdir(folder):
+                if ".tmp-" in name:
+                    try:
+                        os.unlink(os.path.join(folder, name))
+                    except FileNotFoundError:
+                        pass
