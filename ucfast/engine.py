@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterable, Iterator, Sequence
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -21,12 +22,14 @@ import torch
 
 from . import ops
 from .features import FeatureCapture
+from .images import check_batch_memory, check_pixel_stats
 from .ops import backends
 from .ops.denoisers import check_denoisers
 from .reference.susceptibility import check_space_distance
 
 PRECISIONS = ("auto", "fp32", "bf16")
 MAX_GRAPHS = 4  # CUDA graphs kept per engine (one per input shape)
+MAX_STAT = 1.5  # |mean| or std above this is in 0..255 units, not 0..1
 
 
 def channel_stats(value, name: str, default: float) -> tuple[float, float, float]:
@@ -43,6 +46,10 @@ def channel_stats(value, name: str, default: float) -> tuple[float, float, float
         raise ValueError(f"{name} must be finite, got {values}")
     if name == "std" and min(values) <= 0:
         raise ValueError(f"std must be positive, got {values}")
+    if max(abs(v) for v in values) > MAX_STAT:
+        scaled = tuple(round(v / 255.0, 4) for v in values)
+        raise ValueError(f"{name} must be in 0..1 units (pixels are scaled to 0..1 before normalisation), got"
+                         f" {values}: 0..255 units? divide by 255: {name}={scaled}")
     return values
 
 
@@ -97,6 +104,12 @@ class RunSettings:
         check_run_options(precision=precision, channels_last=channels_last, compile=compile, cuda_graphs=cuda_graphs,
                           features=features, profile=profile)
         device = torch.device(device)
+        if device.type == "meta":
+            raise ValueError("device is 'meta' (the model's parameters hold no data: built under"
+                             " torch.device('meta')?); load its weights first, e.g. model.to_empty(device='cpu')"
+                             " then model.load_state_dict(...)")
+        if device.type == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"device {str(device)!r} was asked for, but CUDA is not available here; use device='cpu'")
         if precision == "auto":
             precision = "bf16" if device.type == "cuda" else "fp32"
         if channels_last is None:
@@ -144,6 +157,38 @@ def model_device(model) -> torch.device:
     return torch.device("cpu")
 
 
+def check_model(model) -> None:
+    """A module or callable whose parameters hold data (none on the meta device)."""
+    if not isinstance(model, torch.nn.Module) and not callable(model):
+        raise TypeError(f"model must be a torch.nn.Module or callable, got {type(model).__name__}")
+    if isinstance(model, torch.nn.Module):
+        meta = [name for name, p in model.named_parameters() if p.is_meta]
+        if meta:
+            raise ValueError(f"model: {len(meta)} parameters are on the meta device and hold no weights (first:"
+                             f" {meta[0]!r}); load the weights first, e.g. model.to_empty(device='cpu') then"
+                             " model.load_state_dict(...)")
+
+
+def check_label_range(labels: np.ndarray, k: int, what: str, unlabelled_ok: bool = False) -> None:
+    """Labels must be classes of a model with `k` logits: 0..k-1 (or -1, unlabelled, where allowed)."""
+    labels = np.asarray(labels)
+    bad = (labels >= k) | (labels < (-1 if unlabelled_ok else 0))
+    if bad.any():
+        values = np.unique(labels[bad])
+        raise ValueError(f"{what}: labels {values[:8].tolist()} are not classes of the model, whose logits have"
+                         f" K = {k} classes (labels 0..{k - 1}{', or -1 for unlabelled' if unlabelled_ok else ''});"
+                         " is it the model of this dataset?")
+
+
+def input_channels(model) -> int:
+    """1 when the model's first convolution weight takes one channel (a grey model), else 3."""
+    if isinstance(model, torch.nn.Module):
+        for p in model.parameters():
+            if p.dim() == 4:
+                return 1 if p.shape[1] == 1 else 3
+    return 3
+
+
 class Forward:
     """The model call: autocast, channels_last, compile and CUDA graphs chosen once; times itself."""
 
@@ -156,6 +201,7 @@ class Forward:
         self.fn = torch.compile(model) if run.compile else model
         self.graphs = {}
         self.seconds = 0.0
+        self.classes = None  # K, once the model has run
         self.sync = run.profile and self.device.type == "cuda"
 
     def _autocast(self, cache: bool = True):
@@ -192,15 +238,21 @@ class Forward:
         if self.sync:
             torch.cuda.synchronize(self.device)
         self.seconds += time.perf_counter() - start
+        if isinstance(out, torch.Tensor) and out.dim() == 2:
+            self.classes = int(out.shape[1])
         return out
 
 
 def score_batch(model, images: torch.Tensor, denoisers: tuple[str, ...], mean3, std3, *, space: str = "softmax",
                 distance: str = "l1", amplify: float = 1.0, dtype: torch.dtype = torch.float32,
-                channels_last: bool = False, backend: str = "auto", chosen: dict | None = None):
+                channels_last: bool = False, backend: str = "auto", chosen: dict | None = None,
+                grey: bool = False):
     """One batch: checked [B, 3, H, W] pixels on the model's device -> variants op (model input in
     `dtype`, channels_last or not) -> one model forward -> susceptibility op. Returns (total [B] float32,
     distances [V-1, B] float32, prediction [B] int64) on the device.
+
+    grey: the model takes one channel; it gets the mean of the three normalised channels (for a grey
+    image and one mean/std number: the grey image normalised).
 
     chosen: a dict that receives, on the first call, the backend `backend` resolves to for each op
     ({"variants": ..., "susceptibility": ...}); later calls run those. None: each op resolves `backend`.
@@ -212,6 +264,8 @@ def score_batch(model, images: torch.Tensor, denoisers: tuple[str, ...], mean3, 
         chosen["variants"] = backends.resolve("variants", backend, images.device, *args)[0]
     inputs = ops.variants(images, ",".join(denoisers), float(amplify), list(mean3), list(std3), dtype, channels_last,
                           chosen["variants"] if chosen is not None else backend)
+    if grey:
+        inputs = inputs.mean(1, keepdim=True)
     logits = model(inputs)
     if not isinstance(logits, torch.Tensor) or logits.dim() != 2 or logits.shape[0] != num_variants * b:
         got = tuple(logits.shape) if isinstance(logits, torch.Tensor) else type(logits).__name__
@@ -219,6 +273,11 @@ def score_batch(model, images: torch.Tensor, denoisers: tuple[str, ...], mean3, 
             f"model output must be logits of shape [B, K] = [{num_variants * b}, K] for a batch of"
             f" {b} images x {num_variants} variants, got {got}"
         )
+    if space == "softmax" and logits.shape[1] < 2:
+        raise ValueError(
+            f"the model has {logits.shape[1]} output (logits of shape {tuple(logits.shape)}): its softmax is 1"
+            " whatever the input, so every score would be 0; UltraClean needs K >= 2 class logits (for a"
+            " one-logit binary model, score the logit itself with space='logits')")
     if chosen is not None and "susceptibility" not in chosen:
         chosen["susceptibility"] = backends.resolve("susceptibility", backend, logits.device, logits, num_variants,
                                                     space, distance)[0]
@@ -247,9 +306,11 @@ class Engine:
     """
 
     def __init__(self, model, scoring: ScoreSettings, run: RunSettings):
-        if not isinstance(model, torch.nn.Module) and not callable(model):
-            raise TypeError(f"model must be a torch.nn.Module or callable, got {type(model).__name__}")
+        check_model(model)
         self.model, self.scoring, self.run = model, scoring, run
+        self.grey = input_channels(model) == 1
+        self.shapes: set = set()  # batch shapes whose memory was checked
+        self.notes: list[str] = []  # warnings about the data, also given to `warnings.warn`
         self.forward = Forward(model, run)
         self.input_dtype = torch.bfloat16 if run.precision == "bf16" else model_dtype(model)
         self.capture = FeatureCapture.resolve(model, run.features)
@@ -260,6 +321,11 @@ class Engine:
     @property
     def model_s(self) -> float:
         return self.forward.seconds
+
+    @property
+    def num_classes(self) -> int | None:
+        """K of the model's logits, once a batch has run."""
+        return self.forward.classes
 
     def __enter__(self) -> "Engine":
         if isinstance(self.model, torch.nn.Module):
@@ -280,19 +346,36 @@ class Engine:
         out = self.scoring.record()
         out.update(backends=dict(self.backends), precision=self.run.precision, input_dtype=str(self.input_dtype),
                    channels_last=self.run.channels_last, compile=self.run.compile, cuda_graphs=self.run.cuda_graphs,
-                   features=self.capture.where if self.capture is not None else None)
+                   features=self.capture.where if self.capture is not None else None,
+                   model_input="grey (mean of the 3 channels)" if self.grey else "rgb")
         return out
+
+    def _first_look(self, images: torch.Tensor) -> None:
+        """Checks of a batch shape not seen before: its memory, and (first batch) its pixel statistics."""
+        key = tuple(images.shape)
+        if key in self.shapes:
+            return
+        check_batch_memory(key, 1 + len(self.scoring.denoisers), torch.finfo(self.input_dtype).bits // 8,
+                           self.run.device)
+        if not self.shapes:
+            note = check_pixel_stats(images, self.scoring.mean, self.scoring.std)
+            if note is not None:
+                self.notes.append(note)
+                warnings.warn(note, stacklevel=3)
+        self.shapes.add(key)
 
     def submit(self, images: torch.Tensor):
         """Queue one batch on the device; returns its device results (total, dist, pred, features or None)."""
         s = self.scoring
+        self._first_look(images)
         images = images.to(self.run.device, non_blocking=True)
         if self.capture is not None:
             self.capture.rows = images.shape[0]
         start, model_before = time.perf_counter(), self.forward.seconds
         total, dist, pred = score_batch(self.forward, images, s.denoisers, s.mean, s.std, space=s.space,
                                         distance=s.distance, amplify=s.amplify, dtype=self.input_dtype,
-                                        channels_last=self.run.channels_last, backend=s.backend, chosen=self.backends)
+                                        channels_last=self.run.channels_last, backend=s.backend, chosen=self.backends,
+                                        grey=self.grey)
         if self.forward.sync:
             torch.cuda.synchronize(self.run.device)
         self.denoise_s += time.perf_counter() - start - (self.forward.seconds - model_before)
@@ -300,19 +383,28 @@ class Engine:
         return total, dist, pred, feats
 
     @staticmethod
-    def _host(meta, queued) -> BatchResult:
+    def _host(meta, queued, where) -> BatchResult:
         total, dist, pred, feats = queued
-        return BatchResult(meta, total.float().cpu().numpy(), dist.float().cpu().numpy(), pred.cpu().numpy(),
+        total = total.float().cpu().numpy()
+        bad = np.flatnonzero(~np.isfinite(total))
+        if bad.size:
+            raise ValueError(
+                f"{where(meta, bad)}: the model gave NaN or Inf logits ({bad.size} of {total.size} images score"
+                " NaN); check its weights, its precision (bf16/fp16 overflow?) and mean/std")
+        return BatchResult(meta, total, dist.float().cpu().numpy(), pred.cpu().numpy(),
                            feats.float().cpu().numpy() if feats is not None else None)
 
-    def results(self, batches: Iterable[tuple[object, torch.Tensor]]) -> Iterator[BatchResult]:
-        """Score every (meta, images) pair; yields each result after the next batch was queued."""
+    def results(self, batches: Iterable[tuple[object, torch.Tensor]],
+                where: Callable[[object, np.ndarray], str] | None = None) -> Iterator[BatchResult]:
+        """Score every (meta, images) pair; yields each result after the next batch was queued.
+        where(meta, rows) names rows of a batch in an error (default: "batch <meta>, rows <rows>")."""
+        where = where or (lambda meta, rows: f"batch {meta}, rows {rows[:8].tolist()}")
         lagging = None
         with torch.inference_mode():
             for meta, images in batches:
                 queued = self.submit(images) if images.shape[0] else None
                 if lagging is not None:
-                    yield self._host(*lagging)
+                    yield self._host(*lagging, where)
                     lagging = None
                 if queued is None:
                     yield BatchResult(meta, np.zeros(0, np.float32), np.zeros((len(self.scoring.denoisers), 0),
@@ -321,7 +413,7 @@ class Engine:
                 else:
                     lagging = (meta, queued)
             if lagging is not None:
-                yield self._host(*lagging)
+                yield self._host(*lagging, where)
 
 
 def _train_mode(module: torch.nn.Module, training: bool) -> None:

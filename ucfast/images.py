@@ -2,6 +2,8 @@
 
 ucfast takes images as a model's loader gives them before normalisation: uint8 in 0..255 or float
 in 0..1, shaped N x 3 x H x W, or grey (N x H x W, N x 1 x H x W) which is repeated to 3 channels.
+A 4-D batch whose dim 1 and dim 3 could both be channels (1 or 3) and whose dim 2 is larger (what a
+channels-last batch of images 1 or 3 pixels tall looks like) is refused as ambiguous.
 The denoisers work on 8-bit pixels; float input is rounded to the nearest integer (the authors'
 code truncates; rounding is the documented ucfast behaviour).
 """
@@ -9,6 +11,12 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+
+# A batch's memory, estimated before its first denoising: the model input of every variant plus a
+# 64-channel fp32 activation at half resolution (a typical first convolution), per pixel.
+ACTIVATION_BYTES_PER_PIXEL = 64
+# The first batch's pixels, normalised with mean/std, should have per-channel mean and std near 0 and 1.
+WARN_MEAN, WARN_STD = 1.5, (0.2, 5.0)
 
 
 def as_tensor(images, name: str = "images") -> torch.Tensor:
@@ -30,7 +38,12 @@ def check_images(images, name: str = "images", *, grey_ok: bool = True) -> torch
     if images.dim() != 4:
         shapes = "N x 3 x H x W, N x 1 x H x W or N x H x W" if grey_ok else "N x 3 x H x W"
         raise ValueError(f"{name} must be {shapes}, got shape {tuple(images.shape)}")
-    channels = images.shape[1]
+    _, channels, h, w = images.shape
+    if channels in (1, 3) and w in (1, 3) and h > 3:
+        raise ValueError(
+            f"{name} of shape {tuple(images.shape)} is ambiguous: read as N x C x H x W its images are {h} x {w}"
+            f" pixels, read as channels-last N x H x W x C they are {channels} x {h}; ucfast reads N x C x H x W and"
+            " refuses images 1 or 3 pixels wide: permute a channels-last batch with .permute(0, 3, 1, 2)")
     if channels == 1 and grey_ok:
         images = images.expand(-1, 3, -1, -1)
     elif channels != 3:
@@ -71,3 +84,44 @@ def from_uint8_like(pixels: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     if like.dtype == torch.uint8:
         return pixels
     return (pixels.float() / 255.0).to(like.dtype)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes the device can still allocate (CUDA: free plus cached; CPU: MemAvailable), None when unknown."""
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return None
+
+
+def check_batch_memory(shape, num_variants: int, itemsize: int, device: torch.device) -> None:
+    """Refuse a batch whose estimated memory exceeds what `device` has free, before it is denoised."""
+    b, _, h, w = shape
+    need = num_variants * b * h * w * (3 * itemsize + ACTIVATION_BYTES_PER_PIXEL)
+    have = available_memory(device)
+    if have is not None and need > have:
+        raise MemoryError(
+            f"a batch of {b} images of {h} x {w} pixels with {num_variants} variants needs about {need / 2**30:.1f}"
+            f" GiB on {device} (model input and first activations), {have / 2**30:.1f} GiB are free; give a smaller"
+            " batch_size (CLI --batch-size) or scale the images down with resize/crop (CLI --resize/--crop)")
+
+
+def check_pixel_stats(images: torch.Tensor, mean3, std3) -> str | None:
+    """A warning when the batch's pixels, normalised with mean/std, are far from mean 0 and std 1."""
+    x = images.float() / (255.0 if images.dtype == torch.uint8 else 1.0)
+    m = x.mean((0, 2, 3)).cpu()
+    s = x.std((0, 2, 3)).cpu() if x[:, 0].numel() > 1 else torch.tensor(std3)
+    z_mean = (m - torch.tensor(mean3)) / torch.tensor(std3)
+    z_std = s / torch.tensor(std3)
+    if bool((z_mean.abs() > WARN_MEAN).any() | (z_std < WARN_STD[0]).any() | (z_std > WARN_STD[1]).any()):
+        return (f"the first batch's pixels, normalised with mean={tuple(mean3)} std={tuple(std3)}, have per-channel"
+                f" mean {[round(v, 3) for v in z_mean.tolist()]} and std {[round(v, 3) for v in z_std.tolist()]}"
+                " (a model trained on normalised inputs sees about 0 and 1): are mean/std the model's, in 0..1 units?")
+    return None

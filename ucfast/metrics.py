@@ -94,7 +94,8 @@ def detection(scores_or_selection, poison_mask) -> dict:
     From `Scores`: the ranking metrics AUROC, AUPRC and TPR at FPR 1% and 5% of the total score.
     From a `Selection`: those of the values it ranked, plus TP, FP, TN, FN, TPR (the paper's
     detection rate), FPR, precision and F1 of its removals. Also the counts, and every metric per
-    label class under "per_class".
+    label class under "per_class". A ranking metric is NaN where the samples hold one class only
+    (no poisoned or no clean sample); NaN or Inf values are refused.
     """
     if isinstance(scores_or_selection, Selection):
         sel = scores_or_selection
@@ -105,6 +106,11 @@ def detection(scores_or_selection, poison_mask) -> dict:
     else:
         raise TypeError(f"detection takes ucfast.Scores or ucfast.Selection, got {type(scores_or_selection).__name__}")
     positive = _mask_for(poison_mask, index)
+    finite = np.isfinite(values)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(f"the ranked values hold {bad.size} NaN or Inf entries (first at dataset position"
+                         f" {int(index[bad[0]])}); AUROC and AUPRC over them would be meaningless")
 
     def block(sub: np.ndarray) -> dict:
         out = {"n": int(sub.sum()), "poisoned": int(positive[sub].sum())}

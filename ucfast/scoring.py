@@ -6,7 +6,7 @@ from collections.abc import Iterable, Iterator, Sequence
 import numpy as np
 import torch
 
-from .engine import Engine, RunSettings, ScoreSettings, model_device
+from .engine import Engine, RunSettings, ScoreSettings, check_label_range, check_model, model_device
 from .images import as_tensor, check_images
 from .scores import Scores
 
@@ -85,8 +85,9 @@ def score(
     """Score every sample of `loader` by how far `model`'s output moves under denoising.
 
     The loader yields un-normalised images (uint8 0..255 or float 0..1; N x 3 x H x W or grey) with
-    labels and, optionally, dataset indices; `mean`/`std` are the normalisation the model expects
-    (in 0..1 units). The score of a sample is the sum over denoisers of distance(f(x), f(v)), where
+    labels (classes of the model: 0..K-1) and, optionally, dataset indices; `mean`/`std` are the
+    normalisation the model expects (in 0..1 units; values above 1.5 are refused as 0..255 units).
+    A model whose first convolution takes one channel gets the mean of the three normalised channels. The score of a sample is the sum over denoisers of distance(f(x), f(v)), where
     v = x + amplify * (D(x) - x) and f is the softmax (or the logits). One model forward per batch
     covers the original and all variants. Returns `Scores` sorted by dataset position; its settings
     record what ran (the backend of each op, precision, features).
@@ -101,8 +102,7 @@ def score(
     """
     scoring = ScoreSettings.checked(denoisers=denoisers, space=space, distance=distance, amplify=amplify,
                                     mean=mean, std=std, backend=backend)
-    if not isinstance(model, torch.nn.Module) and not callable(model):
-        raise TypeError(f"model must be a torch.nn.Module or callable, got {type(model).__name__}")
+    check_model(model)
     device = torch.device(device) if device is not None else model_device(model)
     run = RunSettings.checked(device, precision=precision, channels_last=channels_last, compile=compile,
                               features=features)
@@ -113,8 +113,14 @@ def score(
 
         batches = tqdm(batches, desc="ucfast score", unit="batch", total=_length(loader))
     results = []
+
+    def where(position, rows):
+        return f"batch {position}, dataset indices {meta[position][1].numpy()[rows[:8]].tolist()}"
+
     with Engine(model, scoring, run) as engine:
-        for r in engine.results(batches):
+        for r in engine.results(batches, where):
+            if r.total.size:
+                check_label_range(meta[r.meta][0].numpy(), engine.num_classes, f"batch {r.meta}")
             results.append(r)
     if not any(r.total.size for r in results):
         raise ValueError("the loader yielded no samples (empty dataset or every batch empty)")

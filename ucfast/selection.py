@@ -158,7 +158,8 @@ def top_k(values: np.ndarray, candidates: np.ndarray, index: np.ndarray, k: int)
 
 def check_labels(rule: Rule, label: np.ndarray) -> None:
     """What `rule` needs of the labels, checked before any scoring where the labels are known up front:
-    every class of `classes` occurs, and method="auto" sees at least 3 label classes."""
+    every class of `classes` occurs, method="auto" sees at least 3 label classes, and a ratio removes
+    at least one of the candidates (floor(ratio * M) >= 1)."""
     present = np.unique(label)
     if rule.classes is not None:
         missing = np.setdiff1d(np.asarray(rule.classes, dtype=np.int64), present)
@@ -167,6 +168,11 @@ def check_labels(rule: Rule, label: np.ndarray) -> None:
     if rule.method == "auto" and present.size < 3:
         raise ValueError(f"method='auto' compares label classes and needs at least 3, the labels hold"
                          f" {present.size} ({present.tolist()}); give a ratio or threshold for the paper's cut")
+    if rule.ratio is not None:
+        m = int(np.isin(label, rule.classes).sum()) if rule.classes is not None else int(label.shape[0])
+        if math.floor(rule.ratio * m) == 0:
+            raise ValueError(f"ratio={rule.ratio} of {m} candidate samples removes floor({rule.ratio * m:.4g}) = 0;"
+                             f" give a ratio of at least 1/{m} = {1 / max(m, 1):.4g}, or a threshold")
 
 
 def _candidates(rule: Rule, label: np.ndarray) -> np.ndarray:
@@ -189,9 +195,10 @@ def select(scores: Scores, *, ratio: float | None = None, threshold: float | Non
     in `Selection.assumptions`. auto is the default because it did best across the attack matrix
     (bench/results/); it needs features=True scores to be sharp and at least 3 label classes.
     ratio: remove the top floor(ratio * M) of the M candidates (the authors' rule), ties broken by
-    dataset position (lower first); threshold: remove every candidate whose value is >= threshold.
+    dataset position (lower first); a ratio that would remove none is refused; threshold: remove
+    every candidate whose value is >= threshold.
     With method="ultraclean" give exactly one; with method="auto" at most one. Numbers may be Python
-    or numpy scalars, not bools.
+    or numpy scalars, not bools; scores that hold NaN or Inf are refused.
     classes: only samples whose label is in `classes` are candidates ("poisoned class known").
     per_class: rank robust per-class z-scores of the paper's score instead of raw scores, so
     classes whose samples are all more susceptible do not take the whole budget (ultraclean only).
@@ -205,6 +212,13 @@ def apply(scores: Scores, rule: Rule) -> Selection:
     if not isinstance(scores, Scores):
         raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
     label = np.asarray(scores.label)
+    total = np.asarray(scores.total)
+    finite = np.isfinite(total)
+    if not finite.all():
+        bad = np.flatnonzero(~finite)
+        raise ValueError(f"scores hold {bad.size} NaN or Inf values (first at dataset position"
+                         f" {int(scores.index[bad[0]])}: {total[bad[0]]}); a cut over them would be meaningless:"
+                         " drop those samples or fix what scored them")
     candidate = _candidates(rule, label)
     assumptions = None
     if rule.method == "auto":

@@ -58,14 +58,21 @@ def add_parser(subparsers) -> None:
                         " shard-{0000..0099}.tar) or an .npz with images and labels")
     p.add_argument("--format", choices=("folder", "shards", "npz"), help="the kind of DATA (default: detected)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (created; a rerun resumes it)")
+    p.add_argument("--force", action="store_true",
+                   help="write into an --out that holds files no ucfast sanitize job wrote (refused without it)")
+    p.add_argument("--verify", action="store_true",
+                   help="the resume fingerprint also hashes every data file's content (reads the data once more);"
+                        " give it on every run of a job or on none")
     m = p.add_argument_group("model")
     m.add_argument("--arch", metavar="NAME", help="architecture of a state-dict checkpoint: cnn, resnet18, resnet50"
                    " or a torchvision classifier name (not needed for TorchScript / torch.export files)")
     m.add_argument("--checkpoint", required=True, metavar="FILE",
                    help="state dict (loaded with weights_only=True), TorchScript file or torch.export .pt2 file")
     m.add_argument("--num-classes", type=int, metavar="K", help="classes of the model (default: from the checkpoint)")
-    m.add_argument("--mean", type=_floats, help="normalisation mean in 0..1 units, one or three numbers (default 0)")
-    m.add_argument("--std", type=_floats, help="normalisation std in 0..1 units, one or three numbers (default 1)")
+    m.add_argument("--mean", type=_floats, help="normalisation mean in 0..1 units, one or three numbers (default 0;"
+                   " report.json records when it defaulted)")
+    m.add_argument("--std", type=_floats, help="normalisation std in 0..1 units, one or three numbers (default 1;"
+                   " report.json records when it defaulted)")
     s = p.add_argument_group("selection")
     s.add_argument("--method", choices=("auto", "ultraclean"),
                    help="auto: the two-sided detector (ucfast.detect), which cuts by itself when no ratio or"
@@ -91,7 +98,8 @@ def add_parser(subparsers) -> None:
                         " model's last Linear layer, when it has one), off, or a module name")
     r = p.add_argument_group("engine")
     r.add_argument("--batch-size", type=int, default=64, metavar="B", help="images per batch (default 64)")
-    r.add_argument("--chunk-size", type=int, metavar="C", help="positions per committed chunk (default 64 * B)")
+    r.add_argument("--chunk-size", type=int, metavar="C",
+                   help="positions per committed chunk (default: about 32 chunks, at most 16 * B positions each)")
     r.add_argument("--workers", type=int, metavar="W", help="DataLoader workers (default: from the CPU count)")
     r.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda:LOCAL_RANK when CUDA is there, else cpu)")
     r.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
@@ -124,7 +132,15 @@ def _summary(result) -> str:
     lines.append(f"removed {c['removed']}, kept {c['kept']} ({sel['method']}; cutoff {cutoff})")
     if sel["assumptions"] is not None:
         lines.append("the automatic cut's rule and assumptions: report.json, selection.assumptions")
-    lines.append(f"outputs in {result.out}: manifest.csv, manifest.json, scores.npy, report.json, histogram.png")
+    defaulted = rep["settings"].get("defaulted", [])
+    if defaulted:
+        lines.append(f"note: {' and '.join('--' + d for d in defaulted)} not given: the model saw pixels normalised"
+                     " with mean 0, std 1 (0..1 units); give the model's own if it was trained with others")
+    lines.extend(f"warning: {w}" for w in run.get("warnings", []))
+    files = ["manifest.csv", "manifest.json", "scores.npy", "report.json"]
+    if rep["histogram"] == "histogram.png":
+        files.append("histogram.png")
+    lines.append(f"outputs in {result.out}: {', '.join(files)}")
     return "\n".join(lines)
 
 

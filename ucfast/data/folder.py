@@ -9,7 +9,13 @@ path; with on_error="skip" the item's image is an `Unreadable` record (path and 
 and are listed in `empty_classes` (their label index kept) with "skip".
 
 Paths are kept compactly (one byte buffer plus offsets), so a tree of 10^8 files costs a few
-bytes per file rather than a Python string each.
+bytes per file rather than a Python string each. Links are followed, but a folder reached twice (a
+link loop such as class_0/loop -> .., or two links to one folder) and a file name that is not valid
+UTF-8 are refused when the tree is opened, naming the path. 16-bit images are scaled to 8 bits
+(value / 257, rounded), not clipped.
+
+The fingerprint covers the class names, every image's relative path, size and modification time
+(ns) and, with verify=True, the sha256 of its content.
 """
 from __future__ import annotations
 
@@ -22,6 +28,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
+
+from .fingerprint import file_stamp
 
 EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 ON_ERROR = ("raise", "skip")
@@ -139,12 +147,25 @@ def resize_crop_tensor(image: torch.Tensor, resize: int | None, crop: int | None
     return image.contiguous()
 
 
+WIDE_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")  # PIL's modes of 16-bit (and 32-bit) grey images
+
+
+def to_rgb(im: Image.Image) -> Image.Image:
+    """An 8-bit RGB copy of a decoded image; 16-bit grey is scaled by 1/257 (65535 -> 255), where PIL's
+    own convert("RGB") would clip every value above 255 to white."""
+    if im.mode in WIDE_MODES:
+        wide = np.asarray(im).astype(np.float64)
+        grey = np.clip(np.rint(wide / 257.0), 0, 255).astype(np.uint8)
+        return Image.fromarray(grey, mode="L").convert("RGB")
+    return im.convert("RGB")
+
+
 def decode(source, resize: int | None = None, crop: int | None = None) -> torch.Tensor:
     """A path or encoded bytes -> uint8 [3, H, W]; raises ImageReadError with the reason."""
     try:
         with Image.open(io.BytesIO(source) if isinstance(source, (bytes, bytearray, memoryview)) else source) as im:
             im.load()  # decodes now, so truncation raises here
-            array = resize_crop(im.convert("RGB"), resize, crop)
+            array = resize_crop(to_rgb(im), resize, crop)
     except UnidentifiedImageError:
         raise ImageReadError("not a recognised image file (corrupt, empty or another format)") from None
     except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
@@ -179,18 +200,29 @@ def collate_items(items, size_hint) -> Batch:
     return Batch(images, labels, indices, failed)
 
 
+def _utf8(path: str, name: str) -> bytes:
+    """`name` as UTF-8, or a ValueError naming `path` when the file system gave bytes that are not UTF-8."""
+    try:
+        return name.encode("utf-8")
+    except UnicodeEncodeError:
+        raw = os.fsencode(path)
+        raise ValueError(f"ImageFolder: the name {raw!r} is not valid UTF-8, so it cannot be written to the manifest;"
+                         " rename it (e.g. convmv -f latin1 -t utf8)") from None
+
+
 class ImageFolder(torch.utils.data.Dataset):
     """root/<class>/**/<image> -> (uint8 [3, H, W], label, index).
 
     resize: scale the shorter side to this many pixels (bilinear); crop: centre crop to crop x crop
     (zero-padded when smaller), the usual Resize(256) + CenterCrop(224) pair. on_error: "raise" or
-    "skip" (see the module doc). decode=False yields JPEG files as encoded bytes (1-D uint8) for
+    "skip" (see the module doc). verify: the fingerprint hashes every file's content too. decode=False yields JPEG files as encoded bytes (1-D uint8) for
     decoding on the GPU; other formats are still decoded here.
     """
 
     def __init__(self, root, *, resize: int | None = None, crop: int | None = None, on_error: str = "raise",
-                 extensions: Sequence[str] = EXTENSIONS, decode: bool = True):
+                 extensions: Sequence[str] = EXTENSIONS, decode: bool = True, verify: bool = False):
         self.resize, self.crop, self.on_error, self.decode = reading_options(resize, crop, on_error, decode)
+        self.verify = bool(verify)
         self.extensions = tuple(e.lower() for e in extensions)
         root = os.fspath(root)
         if not os.path.exists(root):
@@ -211,26 +243,49 @@ class ImageFolder(torch.utils.data.Dataset):
         if len(self) == 0:
             raise ValueError(f"ImageFolder root {self.root!r} holds no image files with extensions {self.extensions}")
 
+    def _walk(self, top: str, seen: dict):
+        """os.walk(top) following links, refusing a folder reached twice (`seen`: (st_dev, st_ino) -> path)."""
+        for dirpath, dirnames, filenames in os.walk(top, followlinks=True):
+            dirnames.sort()
+            for d in dirnames:
+                path = os.path.join(dirpath, d)
+                try:
+                    st = os.stat(path)
+                except OSError:
+                    continue  # a dangling link: os.walk does not descend into it
+                first = seen.setdefault((st.st_dev, st.st_ino), path)
+                if first != path:
+                    raise ValueError(
+                        f"ImageFolder: {path} leads to folder {first} again (a symbolic link loop or a second link"
+                        " to one folder), so its images would be counted twice; remove the link or point it"
+                        " at a folder outside the tree")
+            yield dirpath, filenames
+
     def _scan(self) -> None:
         chunks, lengths, labels, sizes, self.empty_classes, self.ignored = [], [], [], [], [], []
         digest = hashlib.sha256()
+        seen = {}
         for label, name in enumerate(self.classes):
-            digest.update(b"class\0" + name.encode("utf-8", "surrogateescape") + b"\0")
+            digest.update(b"class\0" + _utf8(os.path.join(self.root, name), name) + b"\0")
+            top = os.path.join(self.root, name)
+            st = os.stat(top)
+            seen.setdefault((st.st_dev, st.st_ino), top)
             found = 0
-            for dirpath, dirnames, filenames in os.walk(os.path.join(self.root, name), followlinks=True):
-                dirnames.sort()
+            for dirpath, filenames in self._walk(top, seen):
                 rel_dir = os.path.relpath(dirpath, self.root)
                 for fname in sorted(filenames):
                     rel = os.path.join(rel_dir, fname)
                     if not fname.lower().endswith(self.extensions):
                         self.ignored.append(rel)
                         continue
+                    full = os.path.join(dirpath, fname)
                     try:
-                        size = os.stat(os.path.join(dirpath, fname)).st_size
+                        st = os.stat(full)
                     except OSError:
-                        size = -1  # a dangling link or a file we may not stat: reported when read
-                    encoded = rel.encode("utf-8", "surrogateescape")
-                    digest.update(encoded + b"\0" + str(size).encode() + b"\0")
+                        st = None  # a dangling link or a file we may not stat: reported when read
+                    size = st.st_size if st is not None else -1
+                    encoded = _utf8(full, rel)
+                    digest.update(encoded + b"\0" + file_stamp(full, self.verify, st) + b"\0")
                     chunks.append(encoded)
                     lengths.append(len(encoded))
                     sizes.append(size)

@@ -23,6 +23,7 @@ import torch
 from PIL import Image
 
 from .arrays import ArrayDataset
+from .fingerprint import file_stamp
 from .folder import check_size, collate_items, resize_crop
 
 IMAGE_KEYS = ("images", "image", "imgs", "x", "X", "data")
@@ -121,6 +122,10 @@ def read_npz(path, split: str | None = None) -> NpzArrays:
             raise ValueError(f"{path}: labels {label_key!r} must be {images.shape[0]} integers, got shape"
                              f" {labels.shape} dtype {labels.dtype}")
         labels = labels.astype(np.int64)
+        if labels.size and labels.min() < 0:
+            raise ValueError(f"{path}: labels {label_key!r} must be class indices >= 0, got"
+                             f" {int((labels < 0).sum())} negative (first at position {int(np.argmax(labels < 0))}:"
+                             f" {int(labels[labels < 0][0])})")
     return NpzArrays(path, images, labels, image_key, label_key, layout, classes, sorted(keys), in_memory)
 
 
@@ -137,8 +142,9 @@ class NpzImages(torch.utils.data.Dataset):
     """The images of an .npz (split "train"), item by item, for `ucfast sanitize`: item i is
     (uint8 or float [3, H, W], label or -1, i), optionally resized and centre-cropped (uint8 only)."""
 
-    def __init__(self, path: str, *, resize=None, crop=None):
+    def __init__(self, path: str, *, resize=None, crop=None, verify: bool = False):
         self.resize, self.crop = check_size(resize, "resize"), check_size(crop, "crop")
+        self.verify = bool(verify)
         found = read_npz(path)
         self.path, self.images, self.layout = found.path, found.images, found.layout
         self.image_key, self.label_key, self.in_memory = found.image_key, found.label_key, found.in_memory
@@ -149,9 +155,12 @@ class NpzImages(torch.utils.data.Dataset):
                        else found.labels)
 
     def fingerprint(self) -> str:
+        """The file's size, modification time (ns), keys, shape, dtype, first and last MiB (with verify:
+        the sha256 of the whole file)."""
         digest = hashlib.sha256()
         size = os.path.getsize(self.path)
-        digest.update(f"{size} {self.image_key} {self.images.shape} {self.images.dtype} {self.label_key}".encode())
+        digest.update(f"{self.image_key} {self.images.shape} {self.images.dtype} {self.label_key} ".encode()
+                      + file_stamp(self.path, self.verify))
         with open(self.path, "rb") as f:
             digest.update(f.read(1 << 20))
             f.seek(max(0, size - (1 << 20)))

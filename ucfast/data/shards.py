@@ -21,6 +21,7 @@ import tarfile
 import numpy as np
 import torch
 
+from .fingerprint import file_stamp
 from .folder import (SKIP_HINT, Batch, ImageReadError, Paths, Unreadable, collate_items, decode, is_jpeg,
                      reading_options)
 
@@ -100,19 +101,20 @@ def scan(path: str):
 class TarShards(torch.utils.data.IterableDataset):
     """Samples of WebDataset-style tar shards as (uint8 [3, H, W], label, index), streamed.
 
-    resize / crop / on_error / decode as in `ImageFolder`. `index_cache`: a file to keep the index
-    pass in (reused while the shard names and sizes are unchanged). Iterating the dataset streams
+    resize / crop / on_error / decode / verify as in `ImageFolder`. The fingerprint covers every
+    shard's name, size and modification time (and content, with verify). `index_cache`: a file to
+    keep the index pass in (reused while the fingerprint is unchanged). Iterating the dataset streams
     every sample, the shards split over DataLoader workers; `stream(ranges, batch_size)` streams
     given position ranges as collated batches.
     """
 
     def __init__(self, shards, *, resize: int | None = None, crop: int | None = None, on_error: str = "raise",
-                 decode: bool = True, index_cache=None):
+                 decode: bool = True, index_cache=None, verify: bool = False):
         self.resize, self.crop, self.on_error, self.decode = reading_options(resize, crop, on_error, decode)
         self.shards = expand(shards)
         digest = hashlib.sha256()
         for path in self.shards:
-            digest.update(os.path.basename(path).encode() + b"\0" + str(os.path.getsize(path)).encode() + b"\0")
+            digest.update(os.path.basename(path).encode() + b"\0" + file_stamp(path, verify) + b"\0")
         self.fingerprint = digest.hexdigest()
         if index_cache is not None and os.path.exists(index_cache):
             with np.load(index_cache) as z:

@@ -15,7 +15,8 @@ import numpy as np
 import torch
 
 from ..data.folder import ImageReadError, resize_crop_tensor
-from ..engine import Engine, RunSettings, ScoreSettings
+from ..engine import Engine, RunSettings, ScoreSettings, check_label_range
+from . import faults
 
 FEATURE_DTYPE = np.float16  # features in chunk files and features.npy: half the disk of float32
 
@@ -165,14 +166,23 @@ def run(source, job, chunks, bounds: np.ndarray, model, scoring: ScoreSettings, 
                 images = torch.zeros((0, 3, 1, 1), dtype=torch.uint8)
             yield (c, indices), images
 
+    def where(meta, rows):
+        positions = meta[1][rows[:4]].tolist()
+        return "positions " + ", ".join(f"{i} ({source.ids(i, i + 1)[0] or source.path})" for i in positions)
+
     start_wall = time.perf_counter()
+    checked_labels = False
     try:
         with Engine(model, scoring, execution) as engine:
-            for r in engine.results(batches()):
+            for r in engine.results(batches(), where):
                 c, indices = r.meta
                 if indices.size:
+                    if not checked_labels:
+                        check_label_range(source.labels, engine.num_classes, f"data {source.path}", unlabelled_ok=True)
+                        checked_labels = True
                     buffers[c].put(indices, r.total, r.dist, r.pred, r.features)
                     stats["images"] += int(indices.size)
+                    faults.point("batch")
                 commit_if_complete(c)
     finally:
         if bar is not None:
@@ -183,5 +193,6 @@ def run(source, job, chunks, bounds: np.ndarray, model, scoring: ScoreSettings, 
         raise RuntimeError(f"chunk {c} (positions {bounds[c]}..{bounds[c + 1] - 1}) is missing {missing} samples;"
                            " the dataset changed while it was read")
     stats.update(denoise_s=engine.denoise_s, model_s=engine.model_s, wall_s=time.perf_counter() - start_wall,
-                 backends=engine.backends, features=engine.capture.where if engine.capture is not None else None)
+                 backends=engine.backends, features=engine.capture.where if engine.capture is not None else None,
+                 warnings=engine.notes)
     return stats

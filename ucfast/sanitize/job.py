@@ -7,7 +7,11 @@
 Every file is written to a temporary name, flushed, fsync'ed and renamed over its final name
 (os.replace), and the folder is fsync'ed: after a crash or kill -9 a chunk file is either whole or
 absent, so a rerun of the same command redoes only the missing chunks. A rerun whose dataset,
-model or scoring settings differ from job.json is refused instead of mixing results.
+model or scoring settings differ from job.json is refused instead of mixing results. A write that
+fails (a full disk) names its file and leaves no temporary behind.
+
+The lock dies with the job: a forked child (a DataLoader worker) closes its copy of the lock's
+descriptor at once, so a worker that outlives a killed job does not lock its rerun out.
 """
 from __future__ import annotations
 
@@ -20,6 +24,8 @@ import os
 import re
 
 import numpy as np
+
+from . import faults
 
 STATE = ".ucfast"
 FORMAT = 1
@@ -42,28 +48,120 @@ def fsync_dir(path: str) -> None:
         os.close(fd)
 
 
+_HELD: set = set()  # lock files this process holds; a forked child closes its copies
+
+
+def _close_held_locks() -> None:
+    for f in list(_HELD):
+        with contextlib.suppress(OSError):
+            f.close()  # the child's descriptor only: the parent's flock stays held
+    _HELD.clear()
+
+
+os.register_at_fork(after_in_child=_close_held_locks)
+
+
+def temporary(path: str) -> str:
+    return f"{path}.tmp-{os.getpid()}"
+
+
+def named(error: OSError, path: str) -> OSError:
+    """`error` (e.g. [Errno 28] No space left on device) naming the file it happened on."""
+    if error.filename is not None:
+        return error
+    return OSError(error.errno, f"{error.strerror or error} while writing", path)
+
+
+def remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+
+
 @contextlib.contextmanager
-def atomic_writer(path: str, mode: str = "wb"):
-    """Write `path` through a temporary file: flushed, fsync'ed, renamed into place, folder fsync'ed."""
-    tmp = f"{path}.tmp-{os.getpid()}"
-    f = open(tmp, mode) if "b" in mode else open(tmp, mode, encoding="utf-8", newline="")
+def synced_writer(tmp: str, mode: str = "wb"):
+    """Write the file `tmp`: flushed and fsync'ed when the block ends; removed when it fails."""
+    try:
+        f = open(tmp, mode) if "b" in mode else open(tmp, mode, encoding="utf-8", newline="")
+    except OSError as e:
+        raise named(e, tmp) from None
     try:
         yield f
         f.flush()
         os.fsync(f.fileno())
         f.close()
+    except BaseException as e:
+        with contextlib.suppress(OSError):
+            f.close()
+        remove_quietly(tmp)
+        if isinstance(e, OSError):
+            raise named(e, tmp) from None
+        raise
+
+
+def fsync_file(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def replace(tmp: str, path: str) -> None:
+    """Rename a written temporary over `path` and fsync the folder (the commit of one file)."""
+    try:
         os.replace(tmp, path)
         fsync_dir(os.path.dirname(path) or ".")
-    except BaseException:
-        f.close()
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
+    except OSError as e:
+        remove_quietly(tmp)
+        raise named(e, path) from None
+
+
+@contextlib.contextmanager
+def atomic_writer(path: str, mode: str = "wb"):
+    """Write `path` through a temporary file: flushed, fsync'ed, renamed into place, folder fsync'ed."""
+    tmp = temporary(path)
+    with synced_writer(tmp, mode) as f:
+        yield f
+    replace(tmp, path)
 
 
 def atomic_write_bytes(path: str, data: bytes) -> None:
     with atomic_writer(path) as f:
         f.write(data)
+
+
+class Staging:
+    """Output files written to temporaries first, then renamed into place together (`commit`), so
+    a full disk or a kill while they are written replaces none of the previous ones."""
+
+    def __init__(self, out: str):
+        self.out = out
+        self.files: dict[str, str] = {}  # final name -> temporary path, in the order staged
+
+    def path(self, name: str) -> str:
+        """The temporary path of output `name` (for a caller that writes it itself, fsync included)."""
+        tmp = self.files[name] = temporary(os.path.join(self.out, name))
+        return tmp
+
+    @contextlib.contextmanager
+    def writer(self, name: str, mode: str = "wb"):
+        with synced_writer(self.path(name), mode) as f:
+            yield f
+
+    def commit(self, first: str) -> None:
+        """Rename every staged file into place, `first` (report.json) before the others."""
+        order = sorted(self.files, key=lambda name: name != first)
+        for i, name in enumerate(order):
+            os.replace(self.files[name], os.path.join(self.out, name))
+            if i == 0:
+                faults.point("report")
+        fsync_dir(self.out)
+        self.files.clear()
+
+    def discard(self) -> None:
+        for tmp in self.files.values():
+            remove_quietly(tmp)
+        self.files.clear()
 
 
 def dumps(obj) -> str:
@@ -87,7 +185,8 @@ def _describe(old: dict, new: dict) -> list[str]:
             if section == "model" and key == "sha256":
                 lines.append(f"the model changed: its sha256 is {now} now, the job's model had {was}")
             elif section == "dataset" and key == "fingerprint":
-                lines.append(f"the dataset changed: its fingerprint (file list and sizes) is {now} now, was {was}")
+                lines.append(f"the dataset changed: its fingerprint (file names, sizes and modification times;"
+                             f" contents with verify) is {now} now, was {was}")
             else:
                 lines.append(f"{section} setting {key!r} changed: the job has {was!r}, this run has {now!r}")
     return lines
@@ -101,10 +200,22 @@ class JobDir:
         self.spec_path = os.path.join(self.state, "job.json")
         self._lock = None
 
-    def create(self) -> None:
+    def create(self, force: bool = False) -> None:
+        """Make OUT and its state folder; an OUT that holds other files and no job is refused unless `force`."""
         if os.path.exists(self.out) and not os.path.isdir(self.out):
             raise NotADirectoryError(f"out: {self.out!r} exists and is not a folder")
-        os.makedirs(self.chunks, exist_ok=True)
+        if os.path.isdir(self.out) and not os.path.isdir(self.state) and not force:
+            foreign = sorted(os.listdir(self.out))
+            if foreign:
+                shown = ", ".join(foreign[:5]) + (f" (+{len(foreign) - 5} more)" if len(foreign) > 5 else "")
+                raise FileExistsError(
+                    f"out: {self.out} holds files no ucfast sanitize job wrote ({shown}) and no {STATE} folder;"
+                    " a job would overwrite report.json, manifest.csv and the other outputs there. Give a new or"
+                    " empty folder, or force=True (CLI --force) to write into it anyway")
+        try:
+            os.makedirs(self.chunks, exist_ok=True)
+        except OSError as e:
+            raise named(e, self.chunks) from None
 
     def lock(self) -> None:
         """Own OUT for this process (released when it exits, kill -9 included)."""
@@ -118,9 +229,11 @@ class JobDir:
                                 " output folder") from None
             raise
         self._lock = f
+        _HELD.add(f)
 
     def unlock(self) -> None:
         if self._lock is not None:
+            _HELD.discard(self._lock)
             fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
             self._lock.close()
             self._lock = None
@@ -168,7 +281,11 @@ class JobDir:
         extra = {} if features is None else {"features": features}
         np.savez(buf, start=np.int64(start), total=total, dist=dist, pred=pred,
                  errors=np.frombuffer(json.dumps(errors).encode(), dtype=np.uint8), **extra)
-        atomic_write_bytes(self.chunk_path(chunk), buf.getvalue())
+        path = self.chunk_path(chunk)
+        with synced_writer(temporary(path)) as f:
+            f.write(buf.getvalue())
+        faults.point("commit")
+        replace(temporary(path), path)
 
     def read_chunk(self, chunk: int, start: int, stop: int) -> dict:
         path = self.chunk_path(chunk)

@@ -85,8 +85,22 @@ def build_arch(arch: str, num_classes: int) -> tuple[torch.nn.Module, str]:
     return model, "ucfast.models" if arch.lower() in models.MODELS else "torchvision.models"
 
 
-def load_model(arch: str | None, checkpoint, *, num_classes: int | None = None) -> tuple[torch.nn.Module, dict]:
-    """(model on the CPU in eval mode, info for the job and the report)."""
+def fixed_batch(program) -> tuple | None:
+    """The input shape of a torch.export program traced at a fixed batch size (dim 0 an int), else None."""
+    inputs = set(program.graph_signature.user_inputs)
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in inputs:
+            shape = getattr(node.meta.get("val"), "shape", None)
+            if shape is not None and len(shape) and isinstance(shape[0], int):
+                return tuple(int(d) if isinstance(d, int) else str(d) for d in shape)
+            return None
+    return None
+
+
+def load_model(arch: str | None, checkpoint, *, num_classes: int | None = None,
+               batch: int | None = None) -> tuple[torch.nn.Module, dict]:
+    """(model on the CPU in eval mode, info for the job and the report). `batch`: the rows of one
+    forward (batch size x variants); a torch.export file traced at another fixed batch is refused."""
     if checkpoint is None:
         raise ValueError("checkpoint is required (CLI --checkpoint): a state dict saved with torch.save, a TorchScript"
                          " file or a torch.export .pt2 file")
@@ -98,7 +112,15 @@ def load_model(arch: str | None, checkpoint, *, num_classes: int | None = None) 
         model = torch.jit.load(path, map_location="cpu")
         info["source"] = "torch.jit"
     elif info["format"] == "export":
-        model = torch.export.load(path).module()
+        program = torch.export.load(path)
+        shape = fixed_batch(program)
+        if shape is not None and batch is not None:
+            raise ValueError(
+                f"checkpoint {path} is a torch.export program traced at the fixed input shape {list(shape)}, but"
+                f" ucfast runs {batch} rows per forward (batch size x variants, fewer in the last batch); export it"
+                " with a dynamic batch: torch.export.export(model, (x,), dynamic_shapes=({0: torch.export.Dim("
+                "'batch')},))")
+        model = program.module()
         info["source"] = "torch.export"
     else:
         if arch is None:

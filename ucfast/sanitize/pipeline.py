@@ -1,6 +1,7 @@
 """`ucfast.sanitize`: score a whole dataset with a suspect model and write what to remove."""
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import os
 import platform
@@ -11,14 +12,14 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..engine import RunSettings
+from ..engine import RunSettings, check_model
 from ..features import FeatureCapture
 from ..selection import check_labels
 from . import distributed, engine, report
-from .job import JobDir
+from .job import JobDir, Staging
 from .model import load_model, module_info
 from .select import select_readable
-from .settings import SanitizeSettings
+from .settings import SanitizeSettings, default_chunk_size
 from .sources import open_source
 
 
@@ -81,11 +82,14 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
     keyword options (they replace the fields of `settings`, or of the defaults): the model (`arch` +
     `checkpoint`, unless `model` is a module), the data, the score, the selection (as `ucfast.select`:
     with neither ratio nor threshold, its default, method="auto", the automatic cut) and how it runs.
-    Everything is checked before the data is opened. The run commits chunks of `chunk_size` positions
-    to OUT/.ucfast; the same call after a crash resumes and gives byte-identical files. Under
-    torchrun every rank scores its share.
+    Everything is checked before the data is opened, and what the data and model allow (labels of
+    `classes`, file names, the model's form) when they open, before the first batch. The run commits
+    chunks of `chunk_size` positions to OUT/.ucfast; the same call after a crash resumes and gives
+    byte-identical files. Under torchrun every rank scores its share.
     """
-    cfg = SanitizeSettings.from_options(settings, options).checked()
+    given = SanitizeSettings.from_options(settings, options)
+    defaulted = [name for name in ("mean", "std") if getattr(given, name) is None]
+    cfg = given.checked()
     scoring, rule = cfg.scoring(), cfg.rule()
     if model is not None and (cfg.checkpoint is not None or cfg.arch is not None):
         raise ValueError("give either model= (a module) or arch=/checkpoint=, not both")
@@ -113,17 +117,21 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
     ctx = distributed.setup(dev)
     job = JobDir(out)
     try:
-        distributed.on_rank0(ctx, job.create)
+        distributed.on_rank0(ctx, lambda: job.create(force=cfg.force))
         source = distributed.rank0_first(ctx, lambda: open_source(
             data, format=cfg.format, resize=cfg.resize, crop=cfg.crop, on_error=cfg.on_error,
-            decode=not cfg.gpu_decode, index_cache=os.path.join(job.state, "shards-index.npz")))
+            decode=not cfg.gpu_decode, index_cache=os.path.join(job.state, "shards-index.npz"), verify=cfg.verify))
         check_labels(rule, source.labels)
+        if cfg.chunk_size is None:
+            cfg = dataclasses.replace(cfg, chunk_size=default_chunk_size(len(source), cfg.batch_size))
         if model is not None:
+            check_model(model)
             minfo = distributed.everywhere(ctx, lambda: module_info(model))
             net = model
         else:
             net, minfo = distributed.everywhere(ctx, lambda: load_model(cfg.arch, cfg.checkpoint,
-                                                                        num_classes=cfg.num_classes))
+                                                                        num_classes=cfg.num_classes,
+                                                                        batch=cfg.batch_size * (1 + len(scoring.denoisers))))
         views = distributed.gather(ctx, (source.fingerprint, len(source), minfo["sha256"]))
         if len(set(views)) > 1:
             raise distributed.RankFailed(f"the ranks see different data or models (fingerprint, samples, model sha256"
@@ -134,7 +142,8 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
         capture = FeatureCapture.resolve(net, features)
         fingerprint = cfg.fingerprint(precision=execution.precision, channels_last=execution.channels_last,
                                       device=_device_kind(dev), features=capture.where if capture else None)
-        spec = {"dataset": {"kind": source.kind, "samples": n, "fingerprint": source.fingerprint},
+        spec = {"dataset": {"kind": source.kind, "samples": n, "fingerprint": source.fingerprint,
+                            "verified": cfg.verify},
                 "model": {k: minfo.get(k) for k in ("sha256", "format", "arch", "num_classes")},
                 "scoring": fingerprint}
 
@@ -159,7 +168,8 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
         finally:
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved_cudnn
         all_stats = distributed.gather(ctx, dict(stats, rank=ctx.rank, chunks_assigned=len(mine)))
-        recorded = dict(cfg.record(deterministic=True), resolved=dict(fingerprint, backends=stats["backends"]))
+        recorded = dict(cfg.record(deterministic=True), resolved=dict(fingerprint, backends=stats["backends"]),
+                        defaulted=defaulted)
 
         def finish():
             return _finish(job, source, bounds, scoring.denoisers, minfo, recorded, rule, dict(
@@ -174,31 +184,51 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
 
 
 def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> SanitizeResult:
-    from .. import __version__  # ucfast/__init__.py imports this module before it sets __version__
-
-    out = job.out
-    t = time.perf_counter()
+    """Merge the chunks, select, and write every output: staged first, renamed into place together."""
     missing = np.flatnonzero(~job.done(len(bounds) - 1))
     if missing.size:
         raise FileNotFoundError(
             f"{missing.size} of {len(bounds) - 1} chunk files are missing from {job.chunks} after every rank"
             f" finished (first: chunk {missing[0]}); all ranks must write to the same output folder (a shared"
             " filesystem when the run spans several nodes)")
-    errors = report.merge(job, bounds, denoisers, source.labels, out)
-    total = np.load(os.path.join(out, "scores.npy"), mmap_mode="r")
-    pred = np.load(os.path.join(out, "predictions.npy"), mmap_mode="r")
-    components = {d: np.load(os.path.join(out, report.component_file(d)), mmap_mode="r") for d in denoisers}
-    features_path = os.path.join(out, report.FEATURES)
-    features = np.load(features_path, mmap_mode="r") if os.path.exists(features_path) else None
+    stage = Staging(job.out)
+    try:
+        result = _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule, run)
+        stage.commit(first="report.json")
+    finally:
+        stage.discard()
+    return result
+
+
+def _nothing_scored(source, errors, state: str) -> ValueError:
+    first = report.unreadable_list(source, errors[:3])
+    shown = "; ".join(f"{e['id'] or e['index']}: {e['error']}" for e in first)
+    return ValueError(f"none of the {len(source)} samples of {source.path} could be read, so nothing was scored"
+                      f" and no outputs were written (first: {shown}); delete {state} after fixing the files to"
+                      " score them again")
+
+
+def _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule, run) -> SanitizeResult:
+    from .. import __version__  # ucfast/__init__.py imports this module before it sets __version__
+
+    out = job.out
+    t = time.perf_counter()
+    errors, staged = report.merge(job, bounds, denoisers, source.labels, stage)
+    n = len(source)
+    if len(errors) == n:
+        raise _nothing_scored(source, errors, job.state)
+    total = np.load(staged["scores.npy"], mmap_mode="r")
+    pred = np.load(staged["predictions.npy"], mmap_mode="r")
+    components = {d: np.load(staged[report.component_file(d)], mmap_mode="r") for d in denoisers}
+    features = np.load(staged[report.FEATURES], mmap_mode="r") if report.FEATURES in staged else None
     outcome = select_readable(rule, total, source.labels, pred, components, features)
-    report.save_status(out, outcome)
-    report.manifest_csv(out, source, total, pred, source.labels, outcome.status)
-    report.manifest_json(out, source, outcome.status)
+    report.save_status(stage, outcome)
+    report.manifest_csv(stage, source, total, pred, source.labels, outcome.status)
+    report.manifest_json(stage, source, outcome.status)
     stats = report.score_stats(total)
     component_stats = {d: report.score_stats(v) for d, v in components.items()}
     counts = outcome.counts()
-    n = len(source)
-    hist = report.histogram(out, total, outcome, stats,
+    hist = report.histogram(stage, total, outcome, stats,
                             f"{n} samples, {counts['removed']} removed ({outcome.selection.method})")
     doc = {
         "versions": {"ucfast": __version__, "torch": torch.__version__, "numpy": np.__version__,
@@ -216,7 +246,7 @@ def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> Sanit
         "files": {"byte_identical": report.byte_identical_files(denoisers, features is not None),
                   "run_dependent": ["run.json"]},
     }
-    report.write_json(os.path.join(out, "report.json"), doc)
+    report.write_json(stage, "report.json", doc)
     merge_s = time.perf_counter() - t
     ranks = run["ranks"]
     scored_now = sum(r["images"] for r in ranks)
@@ -229,9 +259,10 @@ def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> Sanit
         "images_per_s": scored_now / slowest if slowest > 0 else None,
         "wall_s": wall, "merge_and_report_s": merge_s,
         "timings_s": {k: sum(r[k] for r in ranks) for k in ("load_wait_s", "denoise_s", "model_s", "write_s")},
+        "warnings": sorted({w for r in ranks for w in r.get("warnings", [])}),
         "ranks": ranks,
         "settings": run["settings"],
         "started": time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(run["started"])),
     }
-    report.write_json(os.path.join(out, "run.json"), run_doc)
+    report.write_json(stage, "run.json", run_doc)
     return SanitizeResult(out, doc, run_doc)

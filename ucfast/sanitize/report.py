@@ -1,5 +1,9 @@
 """The output files of a sanitize job, built by rank 0 from the committed chunks.
 
+Every output is staged (`job.Staging`: written to a temporary, fsync'ed) and all are renamed into
+place together once all are written, report.json first: a full disk or a kill while they are
+built leaves the previous outputs (or none) and no temporaries that a rerun does not remove.
+
 Byte-identical between an uninterrupted run, a resumed one and a distributed one (same data,
 model, settings, software and device kind): every file in BYTE_IDENTICAL. run.json holds what
 depends on the run (timings, throughput, world size, how many chunks were reused).
@@ -13,7 +17,8 @@ import os
 
 import numpy as np
 
-from .job import atomic_writer, dumps, fsync_dir
+from . import faults
+from .job import Staging, dumps, fsync_file, named, remove_quietly
 from .select import KEPT, REMOVED, UNREADABLE, Outcome
 
 BLOCK = 1 << 16
@@ -36,29 +41,41 @@ def byte_identical_files(denoisers, features: bool) -> list[str]:
 
 
 def _open_memmap(path: str, dtype, n: int, *rest: int):
-    return np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, *rest))
-
-
-def _finish(tmp: str, path: str, array) -> None:
-    array.flush()
-    del array
-    fd = os.open(tmp, os.O_RDONLY)
+    """A new .npy file memory-mapped for writing, its blocks allocated up front: a full disk fails here,
+    naming the file, rather than as SIGBUS on a page written later."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    os.replace(tmp, path)
+        array = np.lib.format.open_memmap(path, mode="w+", dtype=dtype, shape=(n, *rest))
+        fd = os.open(path, os.O_RDWR)
+        try:
+            os.posix_fallocate(fd, 0, os.path.getsize(path))
+        finally:
+            os.close(fd)
+    except OSError as e:
+        remove_quietly(path)
+        raise named(e, path) from None
+    return array
 
 
-def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, out: str) -> list:
-    """Write scores.npy, scores_<denoiser>.npy, predictions.npy, labels.npy and, where the chunks hold
+def _flush(tmp: str, array) -> None:
+    try:
+        array.flush()
+        del array
+        fsync_file(tmp)
+    except OSError as e:
+        raise named(e, tmp) from None
+
+
+def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, stage: Staging) -> tuple[list, dict]:
+    """Stage scores.npy, scores_<denoiser>.npy, predictions.npy, labels.npy and, where the chunks hold
     features, features.npy from the chunk files (memory-mapped while written); returns [(index, error)]
-    of the unreadable samples."""
+    of the unreadable samples and {output name: staged path}."""
     n = int(bounds[-1])
     names = {"total": "scores.npy", "pred": "predictions.npy"}
     names.update({f"dist{i}": component_file(d) for i, d in enumerate(denoisers)})
-    tmp = {k: os.path.join(out, f"{v}.tmp-{os.getpid()}") for k, v in names.items()}
-    arrays = {k: _open_memmap(p, np.int64 if k == "pred" else np.float32, n) for k, p in tmp.items()}
+    tmp = {k: stage.path(v) for k, v in names.items()}
+    arrays = {}
+    for k, p in tmp.items():
+        arrays[k] = _open_memmap(p, np.int64 if k == "pred" else np.float32, n)
     errors = []
     for c in range(len(bounds) - 1):
         a, b = int(bounds[c]), int(bounds[c + 1])
@@ -70,22 +87,22 @@ def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, out: str) -> l
         if data["features"] is not None:
             if "features" not in arrays:
                 names["features"] = FEATURES
-                tmp["features"] = os.path.join(out, f"{FEATURES}.tmp-{os.getpid()}")
+                tmp["features"] = stage.path(FEATURES)
                 arrays["features"] = _open_memmap(tmp["features"], data["features"].dtype, n,
                                                   data["features"].shape[1])
                 arrays["features"][:] = np.nan
             arrays["features"][a:b] = data["features"]
         errors.extend((int(i), str(e)) for i, e in data["errors"])
     for key in list(arrays):
-        _finish(tmp[key], os.path.join(out, names[key]), arrays.pop(key))
-    with atomic_writer(os.path.join(out, "labels.npy")) as f:
+        _flush(tmp[key], arrays.pop(key))
+        faults.point("merge")
+    with stage.writer("labels.npy") as f:
         np.save(f, np.asarray(labels, dtype=np.int64))
-    fsync_dir(out)
-    return errors
+    return errors, {names[k]: p for k, p in tmp.items()}
 
 
-def save_status(out: str, outcome: Outcome) -> None:
-    with atomic_writer(os.path.join(out, "status.npy")) as f:
+def save_status(stage: Staging, outcome: Outcome) -> None:
+    with stage.writer("status.npy") as f:
         np.save(f, outcome.status)
 
 
@@ -104,10 +121,10 @@ def _score_text(values: np.ndarray) -> list[str]:
     return ["" if v != v else f"{v:.9g}" for v in values.tolist()]
 
 
-def manifest_csv(out: str, source, total, pred, labels, status) -> None:
+def manifest_csv(stage: Staging, source, total, pred, labels, status) -> None:
     """index,id,label,prediction,score,status for every sample, in dataset order."""
     n = len(source)
-    with atomic_writer(os.path.join(out, "manifest.csv"), "w") as f:
+    with stage.writer("manifest.csv", "w") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["index", "id", "label", "prediction", "score", "status"])
         for a in range(0, n, BLOCK):
@@ -117,12 +134,12 @@ def manifest_csv(out: str, source, total, pred, labels, status) -> None:
                             np.asarray(pred[a:b]).tolist(), _score_text(np.asarray(total[a:b])), names))
 
 
-def manifest_json(out: str, source, status) -> None:
+def manifest_json(stage: Staging, source, status) -> None:
     """{"id": "path" | "index", "removed": [...], "kept": [...], "unreadable": [...]}: file paths for
     folder datasets, dataset positions otherwise; streamed, so N need not fit in a Python list."""
     n = len(source)
     by_path = source.kind == "folder"
-    with atomic_writer(os.path.join(out, "manifest.json"), "w") as f:
+    with stage.writer("manifest.json", "w") as f:
         f.write('{\n  "id": "%s",\n  "samples": %d' % ("path" if by_path else "index", n))
         for code in (REMOVED, KEPT, UNREADABLE):
             f.write(',\n  "%s": [' % STATUS_NAMES[code])
@@ -160,8 +177,8 @@ def score_stats(total) -> dict:
             "quantiles": {k: float(v) for k, v in zip(("0.5", "0.9", "0.99", "0.999"), qs)}}
 
 
-def histogram(out: str, total, outcome: Outcome, stats: dict, title: str) -> str | None:
-    """histogram.png of the scores (log counts), the cutoff marked; None when matplotlib is missing."""
+def histogram(stage: Staging, total, outcome: Outcome, stats: dict, title: str) -> str:
+    """Stage histogram.png of the scores (log counts), the cutoff marked; its name, or why it was not written."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
@@ -189,7 +206,7 @@ def histogram(out: str, total, outcome: Outcome, stats: dict, title: str) -> str
                    label=f"cutoff {outcome.cutoff:.4g} ({removed} removed)")
         ax.legend()
     fig.tight_layout()
-    with atomic_writer(os.path.join(out, "histogram.png")) as f:
+    with stage.writer("histogram.png") as f:
         fig.savefig(f, format="png", metadata={"Software": None})
     return "histogram.png"
 
@@ -199,6 +216,6 @@ def unreadable_list(source, errors: list) -> list:
     return [{"index": i, "id": source.ids(i, i + 1)[0] if source.kind != "npz" else None, "error": e} for i, e in shown]
 
 
-def write_json(path: str, obj) -> None:
-    with atomic_writer(path) as f:
+def write_json(stage: Staging, name: str, obj) -> None:
+    with stage.writer(name) as f:
         f.write(dumps(obj).encode())

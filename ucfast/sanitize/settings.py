@@ -20,7 +20,18 @@ from ..selection import check as check_selection
 
 ON_ERROR = ("raise", "skip")
 # Fields that do not change what the outputs hold: a resumed run may differ in them.
-RUN_ONLY = ("workers", "progress", "profile", "device", "cuda_graphs")
+RUN_ONLY = ("workers", "progress", "profile", "device", "cuda_graphs", "force")
+# The default chunk: about CHUNKS_PER_JOB chunks, at most MAX_CHUNK_BATCHES batches each.
+CHUNKS_PER_JOB = 32
+MAX_CHUNK_BATCHES = 16
+
+
+def default_chunk_size(n: int, batch_size: int) -> int:
+    """Positions per chunk when none is given: whole batches, about CHUNKS_PER_JOB chunks, at most
+    MAX_CHUNK_BATCHES batches (so a kill loses at most 16 batches of work); a function of the dataset
+    size and batch size only, so every run of a job cuts the same chunks."""
+    batches = -(-n // (CHUNKS_PER_JOB * batch_size))
+    return batch_size * min(MAX_CHUNK_BATCHES, max(1, batches))
 
 
 def _positive_int(value, name: str) -> int:
@@ -36,17 +47,21 @@ class SanitizeSettings:
     The model (when no module is passed): `arch` + `checkpoint` (a state dict, loaded with
     weights_only=True; or a TorchScript / torch.export file without arch), `num_classes`.
     The data: `format` ("folder", "shards", "npz"; None: detected), `resize` (shorter side) then a
-    centre `crop`, `on_error` ("raise": stop at the first unreadable image, naming it; "skip": list it).
+    centre `crop`, `on_error` ("raise": stop at the first unreadable image, naming it; "skip": list it),
+    `verify` (the resume fingerprint also hashes every file's content, not only names, sizes and
+    modification times; give it on every run of a job or on none).
     The score: `mean`/`std` (the model's normalisation, 0..1 units), `denoisers`, `space`, `distance`,
     `amplify`, `backend` (as `ucfast.score`), `features` ("auto": the penultimate features when the
     model has a torch.nn.Linear head; kept memory-mapped for the default detector).
     The selection: `ratio`, `threshold`, `per_class`, `classes`, `method` (as `ucfast.select`; none
     of them: its default, method="auto", the automatic cut).
-    How it runs: `batch_size`, `chunk_size` (positions per committed chunk; default 64 batches),
+    How it runs: `batch_size`, `chunk_size` (positions per committed chunk; default
+    `default_chunk_size`: about 32 chunks, at most 16 batches each),
     `workers` (DataLoader workers; None: the cores of this rank, at most 8), `device` (None: the
     rank's GPU, else the CPU), `precision` ("auto": bf16 on CUDA, fp32 on the CPU), `channels_last`
     (None: on CUDA), `compile`, `cuda_graphs`, `gpu_decode` (nvJPEG through torchvision), `progress`,
-    `profile` (synchronise to time denoising and model apart).
+    `profile` (synchronise to time denoising and model apart), `force` (write into an `out` that holds
+    files no job wrote).
     """
 
     arch: str | None = None
@@ -56,6 +71,7 @@ class SanitizeSettings:
     resize: int | None = None
     crop: int | None = None
     on_error: str = "raise"
+    verify: bool = False
     mean: tuple | float | None = None
     std: tuple | float | None = None
     denoisers: tuple = ("median", "nlm")
@@ -80,6 +96,7 @@ class SanitizeSettings:
     gpu_decode: bool = False
     progress: bool = True
     profile: bool = False
+    force: bool = False
 
     @classmethod
     def from_options(cls, settings: "SanitizeSettings | None", options: dict) -> "SanitizeSettings":
@@ -107,13 +124,13 @@ class SanitizeSettings:
             raise ValueError(f"workers must be a non-negative integer, got {self.workers!r}")
         check_run_options(precision=self.precision, channels_last=self.channels_last, compile=self.compile,
                           cuda_graphs=self.cuda_graphs, features=self.features, profile=self.profile)
-        for name in ("gpu_decode", "progress"):
+        for name in ("gpu_decode", "progress", "verify", "force"):
             check_flag(getattr(self, name), name)
         batch_size = _positive_int(self.batch_size, "batch_size")
         return dataclasses.replace(
             self, denoisers=scoring.denoisers, mean=scoring.mean, std=scoring.std, amplify=scoring.amplify,
             resize=check_size(self.resize, "resize"), crop=check_size(self.crop, "crop"), batch_size=batch_size,
-            chunk_size=_positive_int(self.chunk_size, "chunk_size") if self.chunk_size is not None else batch_size * 64,
+            chunk_size=_positive_int(self.chunk_size, "chunk_size") if self.chunk_size is not None else None,
             classes=tuple(self.classes) if isinstance(self.classes, (list, tuple)) else self.classes,
             checkpoint=os.fspath(self.checkpoint) if self.checkpoint is not None else None)
 
@@ -136,7 +153,8 @@ class SanitizeSettings:
         run, nor how fast it runs), with `resolved` replacing automatic choices (precision, channels_last,
         the device's kind, features), and their sha256: what a resumed run must match."""
         fixed = {k: v for k, v in self.record().items() if k not in RUN_ONLY and k not in (
-            "ratio", "threshold", "per_class", "classes", "method", "arch", "checkpoint", "num_classes", "format")}
+            "ratio", "threshold", "per_class", "classes", "method", "arch", "checkpoint", "num_classes", "format",
+            "verify")}
         fixed.update(resolved)
         digest = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
         return dict(fixed, sha256=digest)

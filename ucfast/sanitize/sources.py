@@ -87,8 +87,9 @@ def detect(path: str) -> str:
 
 
 def open_source(data, *, format: str | None = None, resize=None, crop=None, on_error: str = "raise",
-                decode: bool = True, index_cache=None) -> Source:
-    """Open the dataset `data` as a Source; `format` one of KINDS or None to detect it."""
+                decode: bool = True, index_cache=None, verify: bool = False) -> Source:
+    """Open the dataset `data` as a Source; `format` one of KINDS or None to detect it; `verify`: the
+    fingerprint hashes the content of every file."""
     if isinstance(data, (list, tuple)):
         path, format = [os.path.abspath(os.fspath(p)) for p in data], format or "shards"
         shown = path[0] if len(path) == 1 else f"{path[0]} (+{len(path) - 1} more)"
@@ -103,18 +104,19 @@ def open_source(data, *, format: str | None = None, resize=None, crop=None, on_e
     if format not in KINDS:
         raise ValueError(f"format must be one of {KINDS}, got {format!r}")
     if format == "folder":
-        ds = ImageFolder(path, resize=resize, crop=crop, on_error=on_error, decode=decode)
+        ds = ImageFolder(path, resize=resize, crop=crop, on_error=on_error, decode=decode, verify=verify)
         info = {"classes": len(ds.classes), "empty_class_folders": ds.empty_classes,
                 "ignored_files": len(ds.ignored), "ignored_examples": ds.ignored[:10]}
         return Source("folder", shown, ds, ds.labels, ds.classes, ds.fingerprint,
                       np.array([0, len(ds)], dtype=np.int64), info)
     if format == "shards":
-        ds = TarShards(path, resize=resize, crop=crop, on_error=on_error, decode=decode, index_cache=index_cache)
+        ds = TarShards(path, resize=resize, crop=crop, on_error=on_error, decode=decode, index_cache=index_cache,
+                        verify=verify)
         return Source("shards", shown, ds, ds.labels, None, ds.fingerprint, ds.boundaries(),
                       {"shards": len(ds.shards), "unlabelled": int((ds.labels < 0).sum())})
     if not decode:
         raise ValueError("GPU JPEG decoding needs encoded images (a folder or tar shards), not an .npz array")
-    ds = NpzImages(path, resize=resize, crop=crop)
+    ds = NpzImages(path, resize=resize, crop=crop, verify=verify)
     info = {"image_key": ds.image_key, "label_key": ds.label_key, "layout": ds.layout,
             "dtype": str(ds.images.dtype), "loaded_in_memory": ds.in_memory}
     return Source("npz", shown, ds, ds.labels, ds.classes, ds.fingerprint(), np.array([0, len(ds)], dtype=np.int64),
