@@ -1,14 +1,13 @@
 """The training stage's input: a sanitize `Source` (folder, tar shards, .npz) read item by item at the
 positions being trained on, augmented per sample, through a DataLoader with a `DistributedSampler`.
 
-The sampler's global order is the same for every world size (one permutation of seed + epoch); rank
-r takes every world-th position of it, so the union of the ranks' k-th batches is the single
-process's k-th batch of the global batch size. `ResumableSampler` starts an epoch part-way through
-(a resumed run) by skipping what the interrupted one had already taken.
+`GlobalBatches` is a DistributedSampler (seed + epoch -> one permutation, the same for every world
+size; drop_last) that hands each rank a contiguous slice of every global batch instead of every
+world-th sample: global batch k is permutation[k*B:(k+1)*B] and rank r takes its r-th slice of B/world.
+So the micro-batches of all ranks together are exactly the single process's micro-batches of that
+batch, whatever the world size. It starts an epoch `skip` samples in (a resumed run).
 """
 from __future__ import annotations
-
-import itertools
 
 import numpy as np
 import torch
@@ -43,21 +42,27 @@ class TrainItems(Dataset):
         return self.source.dataset.collate(items)
 
 
-class ResumableSampler(DistributedSampler):
-    """`DistributedSampler` (shuffled, drop_last) whose epoch can start `skip` samples in."""
+class GlobalBatches(DistributedSampler):
+    """This rank's share of every global batch of `global_batch` positions (see the module doc)."""
 
-    def __init__(self, dataset, *, num_replicas: int, rank: int, seed: int):
+    def __init__(self, dataset, *, num_replicas: int, rank: int, seed: int, global_batch: int):
         super().__init__(dataset, num_replicas=num_replicas, rank=rank, shuffle=True, seed=seed, drop_last=True)
+        self.global_batch, self.local_batch = global_batch, global_batch // num_replicas
+        self.steps = len(dataset) // global_batch
         self.skip = 0
 
     def __iter__(self):
-        return itertools.islice(super().__iter__(), self.skip, None)
+        generator = torch.Generator()
+        generator.manual_seed(self.seed + self.epoch)  # DistributedSampler's own permutation of the epoch
+        order = torch.randperm(len(self.dataset), generator=generator)[:self.steps * self.global_batch]
+        mine = order.reshape(self.steps, self.num_replicas, self.local_batch)[:, self.rank].reshape(-1)
+        return iter(mine[self.skip:].tolist())
 
     def __len__(self) -> int:
-        return self.num_samples - self.skip
+        return self.steps * self.local_batch - self.skip
 
 
-def train_loader(items: TrainItems, sampler: ResumableSampler, local_batch: int, workers: int,
+def train_loader(items: TrainItems, sampler: GlobalBatches, local_batch: int, workers: int,
                  pin_memory: bool) -> DataLoader:
     kw = dict(prefetch_factor=4) if workers else {}
     return DataLoader(items, batch_size=local_batch, sampler=sampler, drop_last=True, num_workers=workers,

@@ -115,6 +115,8 @@ def clean(data, *, out, settings: CleanSettings | None = None, **options) -> Cle
     started = time.time()
     ctx = distributed.setup(dev)
     try:
+        trainer.batches(cfg, ctx.world)
+
         def claim():
             run.create()
             run.lock()

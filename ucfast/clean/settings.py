@@ -28,6 +28,12 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
+def _count(value, name: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"{name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
 def _number(value, name: str, low: float, high: float | None = None, *, open_low: bool = False) -> float:
     ok = not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer))
     ok = ok and (value > low if open_low else value >= low) and (high is None or value <= high)
@@ -55,7 +61,11 @@ class CleanSettings:
     for the clean accuracy; None: the sidecar's), `sidecar` (the attack record of a poisoned set written
     by `ucfast.clean.write_poisoned`; None: DATA's parent's attack.json when it names DATA).
     Training: `epochs`, `retrain` (train a fresh model on what was kept), `retrain_epochs` (None: epochs),
-    `batch_size` (global: split across the ranks), `optimizer` (sgd | adamw), `lr` (None: 0.1 x B/256 for
+    `batch_size` (global: split across the ranks), `micro_batch` (samples per forward: batch norm normalises
+    over groups of this size and the gradient accumulates over a rank's groups; None: the per-rank batch;
+    the same micro_batch gives the same training for every world size), `precise_bn` (batch norm's running
+    statistics recomputed after training over this many training samples in micro-batches, by
+    torch.optim.swa_utils.update_bn; 0: keep the running averages), `optimizer` (sgd | adamw), `lr` (None: 0.1 x B/256 for
     SGD, 1e-3 x B/512 for AdamW), `momentum`, `weight_decay` (None: 5e-4 SGD, 0.05 AdamW), `warmup`
     (share of the steps with a linear warm-up), `label_smoothing`, `augment` (auto: random-resized-crop and
     flip when `crop` > 64, else crop and flip), `seed`, `checkpoint_minutes` (a resumable checkpoint this
@@ -79,6 +89,8 @@ class CleanSettings:
     retrain: bool = False
     retrain_epochs: int | None = None
     batch_size: int = 128
+    micro_batch: int | None = None
+    precise_bn: int = 4096
     optimizer: str = "sgd"
     lr: float | None = None
     momentum: float = 0.9
@@ -150,6 +162,8 @@ class CleanSettings:
             epochs=_positive_int(self.epochs, "epochs"),
             retrain_epochs=None if self.retrain_epochs is None else _positive_int(self.retrain_epochs, "retrain_epochs"),
             batch_size=_positive_int(self.batch_size, "batch_size"),
+            micro_batch=None if self.micro_batch is None else _positive_int(self.micro_batch, "micro_batch"),
+            precise_bn=_count(self.precise_bn, "precise_bn"),
             lr=None if self.lr is None else _number(self.lr, "lr", 0.0, open_low=True),
             momentum=_number(self.momentum, "momentum", 0.0, 1.0),
             weight_decay=None if self.weight_decay is None else _number(self.weight_decay, "weight_decay", 0.0),

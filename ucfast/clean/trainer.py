@@ -6,9 +6,17 @@ autocast and channels_last on CUDA, optional torch.compile, DistributedDataParal
 Deterministic given the seed and the world size: the model is initialised from the seed, the
 sampler's order from seed + epoch, every sample's augmentation from (seed, epoch, position), and the
 RNG from (seed, rank, step) before every step; on the CPU with deterministic algorithms. A resumed
-run (same world size) reaches the same final weights as an uninterrupted one. Another world size
-trains on the same global batches, but batch norm sees each rank's share of them, so its weights
-differ in the last bits (on GPUs SyncBatchNorm normalises over the whole global batch).
+run (same world size) reaches the same final weights as an uninterrupted one.
+
+Across world sizes: every step is one global batch, cut into micro-batches (one forward each, batch
+norm over the micro-batch, gradients accumulated; DDP reduces once per step). With the same
+`micro_batch` the micro-batches are the same samples for every world size (`loader.GlobalBatches`),
+so the training is the same computation up to the order of float additions (the gradient sum runs
+over other partial sums), which makes the weights equal to a few ulps after a step, not bit for bit.
+Batch norm's running statistics are then recomputed by rank 0 over a fixed set of training samples
+in micro-batches (`precise_bn`, torch.optim.swa_utils.update_bn), so they do not depend on which
+rank's running averages DDP kept. On GPUs with more than one rank, SyncBatchNorm normalises over the
+micro-batches of all ranks together instead.
 """
 from __future__ import annotations
 
@@ -24,7 +32,7 @@ from torch.nn.parallel import DistributedDataParallel
 from .. import models
 from ..train import normalise
 from . import checkpoint
-from .loader import ResumableSampler, TrainItems, train_loader
+from .loader import GlobalBatches, TrainItems, train_loader
 from .transforms import Augment
 
 
@@ -73,6 +81,33 @@ def _determinism(on: bool):
         torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved[2], saved[3]
 
 
+def batches(cfg, world: int) -> tuple[int, int]:
+    """(per-process batch, micro-batch) of `cfg` on `world` processes, or an error naming the setting."""
+    if cfg.batch_size % world:
+        raise ValueError(f"batch_size ({cfg.batch_size}) is the global batch and must split evenly across the"
+                         f" {world} processes")
+    local_batch = cfg.batch_size // world
+    micro = cfg.micro_batch or local_batch
+    if local_batch % micro:
+        raise ValueError(f"micro_batch ({micro}) must divide the per-process batch, batch_size / processes ="
+                         f" {cfg.batch_size} / {world} = {local_batch}")
+    return local_batch, micro
+
+
+def _precise_bn(net, stage, items, cfg, micro, workers, device, memory, mean_t, std_t, cuda) -> None:
+    """Batch norm's running statistics over `cfg.precise_bn` seeded training samples, in micro-batches."""
+    n = int(stage.positions.shape[0])
+    picks = np.random.default_rng([cfg.seed, 0xB7]).permutation(n)[:max(micro, min(n, cfg.precise_bn))]
+    subset = TrainItems(items.source, stage.positions[picks], items.augment)
+    subset.epoch = stage.epochs
+    loader = torch.utils.data.DataLoader(subset, batch_size=micro, drop_last=True, num_workers=workers,
+                                         collate_fn=subset.collate, pin_memory=cuda)
+    batches = (normalise(b.images.to(device, non_blocking=True), mean_t, std_t).contiguous(memory_format=memory)
+               for b in loader)
+    with torch.no_grad():
+        torch.optim.swa_utils.update_bn(batches, net)
+
+
 def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classes: int, mean, std,
         workers: int) -> dict:
     """Train `cfg.arch` from scratch on `stage.positions` of `source`; rank 0 writes stage.weights.
@@ -80,12 +115,9 @@ def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classe
     Returns the stage's results: steps, images trained on in this run, seconds, images/s, loss per epoch.
     """
     world, rank = ctx.world, ctx.rank
-    if cfg.batch_size % world:
-        raise ValueError(f"batch_size ({cfg.batch_size}) is the global batch and must split evenly across the"
-                         f" {world} processes")
-    local_batch = cfg.batch_size // world
+    local_batch, micro = batches(cfg, world)
     n = int(stage.positions.shape[0])
-    steps_per_epoch = (n // world) // local_batch
+    steps_per_epoch = n // cfg.batch_size
     if steps_per_epoch < 1:
         raise ValueError(f"{stage.name}: {n} samples give no full global batch of batch_size={cfg.batch_size};"
                          " lower batch_size")
@@ -113,7 +145,7 @@ def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classe
     forward = torch.compile(model) if cfg.compile else model
 
     items = TrainItems(source, stage.positions, Augment(cfg.resolved_augment(), cfg.crop, cfg.seed))
-    sampler = ResumableSampler(items, num_replicas=world, rank=rank, seed=cfg.seed)
+    sampler = GlobalBatches(items, num_replicas=world, rank=rank, seed=cfg.seed, global_batch=cfg.batch_size)
     mean_t = torch.tensor(mean, dtype=torch.float32, device=device).reshape(-1, 1, 1)
     std_t = torch.tensor(std, dtype=torch.float32, device=device).reshape(-1, 1, 1)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -144,12 +176,20 @@ def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classe
                 for batch in train_loader(items, sampler, local_batch, workers, cuda):
                     torch.manual_seed(step_seed(cfg.seed, rank, epoch, step))
                     x = normalise(batch.images.to(device, non_blocking=True), mean_t, std_t)
-                    x = x.contiguous(memory_format=memory)
+                    x = x.contiguous(memory_format=memory)  # [b, 3, H, W]
                     y = batch.labels.to(device, non_blocking=True)
-                    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
-                        loss = loss_fn(forward(x), y)
                     optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
+                    loss = torch.zeros((), device=device)
+                    starts = range(0, x.shape[0], micro)
+                    for start in starts:
+                        last = start == starts[-1]
+                        sync = contextlib.nullcontext() if last or world == 1 else model.no_sync()
+                        with sync:
+                            with torch.autocast(device.type, dtype=torch.bfloat16, enabled=bf16):
+                                part = loss_fn(forward(x[start:start + micro]), y[start:start + micro])
+                            share = part * (min(micro, x.shape[0] - start) / x.shape[0])
+                            share.backward()
+                        loss += share.detach()
                     optimizer.step()
                     schedule.step()
                     step += 1
@@ -171,9 +211,11 @@ def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classe
             bar.close()
     seconds = time.perf_counter() - started
     if rank == 0:
+        if cfg.precise_bn:
+            _precise_bn(net, stage, items, cfg, micro, workers, device, memory, mean_t, std_t, cuda)
         checkpoint.save(stage.weights, net.state_dict())
     return {"samples": n, "epochs": stage.epochs, "steps_per_epoch": steps_per_epoch,
-            "global_batch": cfg.batch_size, "world_size": world, "images_trained_now": trained,
+            "global_batch": cfg.batch_size, "micro_batch": micro, "precise_bn": cfg.precise_bn, "world_size": world, "images_trained_now": trained,
             "seconds_now": seconds, "images_per_s": trained / seconds if trained and seconds > 0 else None,
             "loss_per_epoch_rank0": losses, "lr": cfg.resolved_lr(), "weight_decay": cfg.resolved_weight_decay(),
             "augment": cfg.resolved_augment(), "precision": "bf16" if bf16 else "fp32",

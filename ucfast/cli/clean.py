@@ -48,6 +48,11 @@ def add_parser(subparsers) -> None:
     d.add_argument("--std", type=_floats, help="normalisation std, 0..1 units (default: estimated)")
     t = p.add_argument_group("training")
     t.add_argument("--batch-size", type=int, default=128, metavar="B", help="global batch, split across ranks (128)")
+    t.add_argument("--micro-batch", type=int, metavar="M", help="samples per forward (batch norm's group; gradients"
+                   " accumulate over a rank's micro-batches; default B / processes); the same M gives the same"
+                   " training for every number of processes")
+    t.add_argument("--precise-bn", type=int, default=4096, metavar="N", help="recompute batch norm's running"
+                   " statistics after training over N training samples (default 4096; 0: off)")
     t.add_argument("--optimizer", choices=("sgd", "adamw"), default="sgd")
     t.add_argument("--lr", type=float, help="peak learning rate (default 0.1 x B/256 SGD, 1e-3 x B/512 AdamW)")
     t.add_argument("--momentum", type=float, default=0.9)
