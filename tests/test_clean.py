@@ -158,7 +158,8 @@ def test_the_ranks_share_every_global_batch(world):
     assert list(resumed) == shares[-1][2 * local:] and len(resumed) == len(shares[-1]) - 2 * local
 
 
-@pytest.mark.parametrize("kind, size, shape", [("crop-flip", None, (3, 32, 32)), ("resized-crop-flip", 24, (3, 24, 24))])
+@pytest.mark.parametrize("kind, size, shape", [("crop-flip", None, (3, 32, 32)),
+                                               ("resized-crop-flip", 24, (3, 24, 24))])
 def test_augmentation_depends_on_seed_epoch_and_position_only(kind, size, shape):
     image = torch.randint(0, 256, (3, 32, 32), dtype=torch.uint8)
     aug = Augment(kind, size, seed=5)

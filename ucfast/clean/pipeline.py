@@ -27,6 +27,8 @@ from ..sanitize import distributed
 from ..sanitize import sanitize as run_sanitize
 from ..sanitize.model import load_model
 from ..sanitize.sources import open_source
+from ..selection import check as check_selection
+from ..selection import check_labels
 from . import evaluate, report, trainer
 from .loader import TrainItems
 from .poisoned import find_sidecar, read_sidecar
@@ -133,6 +135,7 @@ def clean(data, *, out, settings: CleanSettings | None = None, **options) -> Cle
         reading = dict(format=cfg.format, resize=cfg.resize, crop=cfg.crop, on_error=cfg.on_error)
         source = distributed.rank0_first(ctx, lambda: open_source(data, **reading))
         labels = source.labels
+        check_labels(check_selection(ratio=cfg.ratio, threshold=cfg.threshold, method=cfg.method), labels)
         if labels.size and labels.min() < 0:
             raise ValueError(f"data: {int((labels < 0).sum())} of {labels.size} samples have no label; training needs"
                              " every sample labelled")

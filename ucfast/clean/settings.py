@@ -65,8 +65,8 @@ class CleanSettings:
     over groups of this size and the gradient accumulates over a rank's groups; None: the per-rank batch;
     the same micro_batch gives the same training for every world size), `precise_bn` (batch norm's running
     statistics recomputed after training over this many training samples in micro-batches, by
-    torch.optim.swa_utils.update_bn; 0: keep the running averages), `optimizer` (sgd | adamw), `lr` (None: 0.1 x B/256 for
-    SGD, 1e-3 x B/512 for AdamW), `momentum`, `weight_decay` (None: 5e-4 SGD, 0.05 AdamW), `warmup`
+    torch.optim.swa_utils.update_bn; 0: keep the running averages), `optimizer` (sgd | adamw), `lr` (None:
+    0.1 x B/256 for SGD, 1e-3 x B/512 for AdamW), `momentum`, `weight_decay` (None: 5e-4 SGD, 0.05 AdamW), `warmup`
     (share of the steps with a linear warm-up), `label_smoothing`, `augment` (auto: random-resized-crop and
     flip when `crop` > 64, else crop and flip), `seed`, `checkpoint_minutes` (a resumable checkpoint this
     often and at every epoch end; 0: after every step). `mean`/`std` (None: estimated from the training
@@ -160,7 +160,8 @@ class CleanSettings:
             resize=check_size(self.resize, "resize"), crop=check_size(self.crop, "crop"),
             test=_optional_path(self.test, "test"), sidecar=_optional_path(self.sidecar, "sidecar"),
             epochs=_positive_int(self.epochs, "epochs"),
-            retrain_epochs=None if self.retrain_epochs is None else _positive_int(self.retrain_epochs, "retrain_epochs"),
+            retrain_epochs=(None if self.retrain_epochs is None
+                            else _positive_int(self.retrain_epochs, "retrain_epochs")),
             batch_size=_positive_int(self.batch_size, "batch_size"),
             micro_batch=None if self.micro_batch is None else _positive_int(self.micro_batch, "micro_batch"),
             precise_bn=_count(self.precise_bn, "precise_bn"),
@@ -172,7 +173,8 @@ class CleanSettings:
             checkpoint_minutes=_number(self.checkpoint_minutes, "checkpoint_minutes", 0.0),
             mean=mean, std=std, denoisers=tuple(self.denoisers),
             score_batch_size=_positive_int(self.score_batch_size, "score_batch_size"),
-            chunk_size=None if self.chunk_size is None else _positive_int(self.chunk_size, "chunk_size"), seed=int(self.seed))
+            chunk_size=None if self.chunk_size is None else _positive_int(self.chunk_size, "chunk_size"),
+            seed=int(self.seed))
 
     def resolved_lr(self) -> float:
         if self.lr is not None:

@@ -94,8 +94,14 @@ def batches(cfg, world: int) -> tuple[int, int]:
     return local_batch, micro
 
 
-def _precise_bn(net, stage, items, cfg, micro, workers, device, memory, mean_t, std_t, cuda) -> None:
-    """Batch norm's running statistics over `cfg.precise_bn` seeded training samples, in micro-batches."""
+def _precise_bn(trained: dict, num_classes: int, stage, items, cfg, micro, workers, device, memory, mean_t, std_t,
+                cuda) -> dict:
+    """The `trained` weights in a plain model (no DDP, no SyncBatchNorm: rank 0 runs this alone) whose
+    batch-norm statistics are recomputed over `cfg.precise_bn` seeded training samples, in micro-batches;
+    returns its state dict."""
+    plain = models.build(cfg.arch, num_classes)
+    plain.load_state_dict(trained)
+    plain = plain.to(device, memory_format=memory)
     n = int(stage.positions.shape[0])
     picks = np.random.default_rng([cfg.seed, 0xB7]).permutation(n)[:max(micro, min(n, cfg.precise_bn))]
     subset = TrainItems(items.source, stage.positions[picks], items.augment)
@@ -105,7 +111,8 @@ def _precise_bn(net, stage, items, cfg, micro, workers, device, memory, mean_t, 
     batches = (normalise(b.images.to(device, non_blocking=True), mean_t, std_t).contiguous(memory_format=memory)
                for b in loader)
     with torch.no_grad():
-        torch.optim.swa_utils.update_bn(batches, net)
+        torch.optim.swa_utils.update_bn(batches, plain)
+    return plain.state_dict()
 
 
 def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classes: int, mean, std,
@@ -211,11 +218,14 @@ def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classe
             bar.close()
     seconds = time.perf_counter() - started
     if rank == 0:
+        final = net.state_dict()
         if cfg.precise_bn:
-            _precise_bn(net, stage, items, cfg, micro, workers, device, memory, mean_t, std_t, cuda)
-        checkpoint.save(stage.weights, net.state_dict())
+            final = _precise_bn(final, num_classes, stage, items, cfg, micro, workers, device, memory, mean_t, std_t,
+                                cuda)
+        checkpoint.save(stage.weights, final)
     return {"samples": n, "epochs": stage.epochs, "steps_per_epoch": steps_per_epoch,
-            "global_batch": cfg.batch_size, "micro_batch": micro, "precise_bn": cfg.precise_bn, "world_size": world, "images_trained_now": trained,
+            "global_batch": cfg.batch_size, "micro_batch": micro, "precise_bn": cfg.precise_bn, "world_size": world,
+            "images_trained_now": trained,
             "seconds_now": seconds, "images_per_s": trained / seconds if trained and seconds > 0 else None,
             "loss_per_epoch_rank0": losses, "lr": cfg.resolved_lr(), "weight_decay": cfg.resolved_weight_decay(),
             "augment": cfg.resolved_augment(), "precision": "bf16" if bf16 else "fp32",
