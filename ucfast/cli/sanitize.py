@@ -154,7 +154,7 @@ def run(args) -> int:
     try:
         settings = SanitizeSettings(**options, progress=not args.no_progress)
         result = sanitize(args.data, out=args.out, settings=settings)
-    except (ValueError, TypeError, OSError, JobLocked, RankFailed, BackendUnavailable) as e:
+    except (ValueError, TypeError, OSError, MemoryError, JobLocked, RankFailed, BackendUnavailable) as e:
         if not isinstance(e, RankFailed) or int(os.environ.get("RANK", "0")) == 0:
             print(f"ucfast sanitize: error: {describe(e).partition(': ')[2]}", file=sys.stderr)
         return 1

@@ -264,7 +264,8 @@ class ImageFolder(torch.utils.data.Dataset):
     def _scan(self) -> None:
         chunks, lengths, labels, sizes, self.empty_classes, self.ignored = [], [], [], [], [], []
         digest = hashlib.sha256()
-        seen = {}
+        st = os.stat(self.root)
+        seen = {(st.st_dev, st.st_ino): self.root}
         for label, name in enumerate(self.classes):
             digest.update(b"class\0" + _utf8(os.path.join(self.root, name), name) + b"\0")
             top = os.path.join(self.root, name)

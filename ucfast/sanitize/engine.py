@@ -134,7 +134,8 @@ def run(source, job, chunks, bounds: np.ndarray, model, scoring: ScoreSettings, 
         buf = buffers[c]
         if buf.complete:
             t = time.perf_counter()
-            job.write_chunk(c, buf.start, buf.total, buf.dist, buf.pred, sorted(buf.errors), buf.features)
+            job.write_chunk(c, buf.start, buf.total, buf.dist, buf.pred, sorted(buf.errors), buf.features,
+                            engine.backends)
             stats["write_s"] += time.perf_counter() - t
             stats["chunks"] += 1
             del buffers[c]

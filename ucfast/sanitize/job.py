@@ -275,12 +275,14 @@ class JobDir:
         return os.path.join(self.chunks, f"c{chunk:08d}.npz")
 
     def write_chunk(self, chunk: int, start: int, total: np.ndarray, dist: np.ndarray, pred: np.ndarray,
-                    errors: list, features: np.ndarray | None = None) -> None:
-        """Commit one chunk: scores (and features) of positions start..start+len-1 (NaN / -1 where unreadable)."""
+                    errors: list, features: np.ndarray | None = None, backends: dict | None = None) -> None:
+        """Commit one chunk: scores (and features) of positions start..start+len-1 (NaN / -1 where unreadable),
+        and the backend each op ran on (so a resumed run reports what scored every chunk)."""
         buf = io.BytesIO()
         extra = {} if features is None else {"features": features}
         np.savez(buf, start=np.int64(start), total=total, dist=dist, pred=pred,
-                 errors=np.frombuffer(json.dumps(errors).encode(), dtype=np.uint8), **extra)
+                 errors=np.frombuffer(json.dumps(errors).encode(), dtype=np.uint8),
+                 backends=np.frombuffer(json.dumps(backends or {}, sort_keys=True).encode(), dtype=np.uint8), **extra)
         path = self.chunk_path(chunk)
         with synced_writer(temporary(path)) as f:
             f.write(buf.getvalue())
@@ -293,6 +295,7 @@ class JobDir:
             data = {k: z[k] for k in ("total", "dist", "pred")}
             data["features"] = z["features"] if "features" in z.files else None
             data["errors"] = json.loads(z["errors"].tobytes().decode())
+            data["backends"] = json.loads(z["backends"].tobytes().decode()) if "backends" in z.files else {}
             if int(z["start"]) != start or data["total"].shape[0] != stop - start:
                 raise JobMismatch(f"{path} holds positions {int(z['start'])}.. ({data['total'].shape[0]}), expected"
                                   f" {start}..{stop - 1}; delete {self.out} to start over")

@@ -168,8 +168,7 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
         finally:
             torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved_cudnn
         all_stats = distributed.gather(ctx, dict(stats, rank=ctx.rank, chunks_assigned=len(mine)))
-        recorded = dict(cfg.record(deterministic=True), resolved=dict(fingerprint, backends=stats["backends"]),
-                        defaulted=defaulted)
+        recorded = dict(cfg.record(deterministic=True), resolved=fingerprint, defaulted=defaulted)
 
         def finish():
             return _finish(job, source, bounds, scoring.denoisers, minfo, recorded, rule, dict(
@@ -213,7 +212,8 @@ def _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule,
 
     out = job.out
     t = time.perf_counter()
-    errors, staged = report.merge(job, bounds, denoisers, source.labels, stage)
+    errors, staged, used = report.merge(job, bounds, denoisers, source.labels, stage)
+    settings = dict(settings, resolved=dict(settings["resolved"], backends=used))
     n = len(source)
     if len(errors) == n:
         raise _nothing_scored(source, errors, job.state)

@@ -65,10 +65,10 @@ def _flush(tmp: str, array) -> None:
         raise named(e, tmp) from None
 
 
-def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, stage: Staging) -> tuple[list, dict]:
+def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, stage: Staging) -> tuple[list, dict, dict]:
     """Stage scores.npy, scores_<denoiser>.npy, predictions.npy, labels.npy and, where the chunks hold
     features, features.npy from the chunk files (memory-mapped while written); returns [(index, error)]
-    of the unreadable samples and {output name: staged path}."""
+    of the unreadable samples, {output name: staged path} and {op: the backend(s) the chunks ran on}."""
     n = int(bounds[-1])
     names = {"total": "scores.npy", "pred": "predictions.npy"}
     names.update({f"dist{i}": component_file(d) for i, d in enumerate(denoisers)})
@@ -76,7 +76,7 @@ def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, stage: Staging
     arrays = {}
     for k, p in tmp.items():
         arrays[k] = _open_memmap(p, np.int64 if k == "pred" else np.float32, n)
-    errors = []
+    errors, used = [], {}
     for c in range(len(bounds) - 1):
         a, b = int(bounds[c]), int(bounds[c + 1])
         data = job.read_chunk(c, a, b)
@@ -93,12 +93,14 @@ def merge(job, bounds: np.ndarray, denoisers, labels: np.ndarray, stage: Staging
                 arrays["features"][:] = np.nan
             arrays["features"][a:b] = data["features"]
         errors.extend((int(i), str(e)) for i, e in data["errors"])
+        for op, name in data["backends"].items():
+            used.setdefault(op, set()).add(name)
     for key in list(arrays):
         _flush(tmp[key], arrays.pop(key))
         faults.point("merge")
     with stage.writer("labels.npy") as f:
         np.save(f, np.asarray(labels, dtype=np.int64))
-    return errors, {names[k]: p for k, p in tmp.items()}
+    return errors, {names[k]: p for k, p in tmp.items()}, {op: ", ".join(sorted(v)) for op, v in sorted(used.items())}
 
 
 def save_status(stage: Staging, outcome: Outcome) -> None:
