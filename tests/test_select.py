@@ -1,4 +1,6 @@
 """`ucfast.select`: the authors' top-ratio cut, thresholds, known classes, per-class normalisation."""
+import warnings
+
 import numpy as np
 import pytest
 
@@ -93,3 +95,17 @@ def test_check_resolves_the_method():
     assert check().method == "auto" and check(ratio=0.1).method == "ultraclean"
     assert check(ratio=0.1, method="auto").name == "auto, ratio=0.1"
     assert check(threshold=1, per_class=True, classes=[3, 1, 3]).name == "threshold=1.0, per_class, classes=[1, 3]"
+
+
+def test_auto_without_features_says_it_is_the_weaker_ranking():
+    rng = np.random.default_rng(0)
+    total = rng.random(300).astype(np.float32)
+    label = np.repeat(np.arange(3), 100)
+    plain = scores(total, label)
+    with pytest.warns(ucfast.selection.NoFeatures, match="without penultimate features"):
+        ucfast.select(plain, method="auto", ratio=0.1)
+    featured = ucfast.Scores(plain.total, plain.components, plain.pred, plain.label, plain.index,
+                             features=rng.normal(size=(300, 8)).astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ucfast.selection.NoFeatures)
+        ucfast.select(featured, method="auto", ratio=0.1)
