@@ -1,6 +1,6 @@
 """`ucfast clean` end to end on a poisoned Fashion-MNIST folder, on the CPU: CA and ASR before and after,
 what was removed, and every stage's seconds; with --scaling, two processes x one thread (torchrun, gloo)
-against one process x two threads on the same data, and whether their manifests agree.
+against one process x two threads (and x one thread) on the same data, and whether their outputs agree.
 
 The data: `ucfast.clean.write_poisoned` (Fashion-MNIST at 32 x 32 RGB, PNG, BadNets at rate 0.1 ->
 class 0 by default), the training set a seeded subset of --n-train images, the held-out set --n-test.
@@ -21,6 +21,7 @@ import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 RESULTS = os.path.join(ROOT, "bench", "results")
+STAGES = ("stats", "train", "score", "evaluate", "retrain", "evaluate-clean")
 
 
 def _env(threads: int) -> dict:
@@ -84,24 +85,32 @@ def main_run(args) -> None:
                     "ca_cost_le_2_points": r["ca_before"] - r["ca_after"] <= 0.02, "within_15_min": wall <= 900}}
     with open(os.path.join(RESULTS, "clean_cpu.json"), "w") as f:
         json.dump(doc, f, indent=2)
+    print(render(doc, args))
+
+
+def render(doc: dict, args) -> str:
+    """bench/results/clean_cpu.md from the run's record; returns its text."""
+    r, d, machine = doc["results"], doc["detection"], doc["machine"]
     rows = [("clean accuracy (CA)", _pct(r["ca_before"]), _pct(r["ca_after"])),
             ("attack success rate (ASR)", _pct(r["asr_before"]), _pct(r["asr_after"])),
             ("removed", f"{r['removed']} of {r['samples']}", f"{d['poisoned_removed']} of {d['poisoned']} poisoned,"
                                                              f" {d['clean_removed']} clean")]
-    lines = [f"# `ucfast clean` on poisoned Fashion-MNIST, CPU", "",
-             f"Command: `{doc['command']}` (OMP_NUM_THREADS={args.threads})  ",
+    lines = ["# `ucfast clean` on poisoned Fashion-MNIST, CPU", "",
+             f"Command: `{doc['command']}` (OMP_NUM_THREADS={doc['threads']})  ",
              f"Data: `write_poisoned(dataset='fashion-mnist', attack='{args.attack}', rate={args.rate}, target=0,"
-             f" seed={args.seed}, n_train={args.n_train}, n_test={args.n_test})`, 32 x 32 RGB PNG folders.  ",
+             f" seed={args.seed}, n_train={doc['n_train']}, n_test={doc['n_test']})`, 32 x 32 RGB PNG folders.  ",
              f"Machine: {machine['cpus']} CPU cores, load average {machine['load_average_at_start'][0]:.1f} at the"
              f" start (other jobs), torch {machine['torch']}, commit {machine['commit']}.  ",
-             f"Wall clock: {wall:.0f} s.", "", "| | before | after |", "| --- | --- | --- |"]
+             f"Wall clock: {doc['wall_s']:.0f} s; training {doc['train_images_per_s']:.0f} images/s.", "",
+             "| | before | after |", "| --- | --- | --- |"]
     lines += [f"| {a} | {b} | {c} |" for a, b, c in rows]
     lines += ["", "| stage | seconds |", "| --- | --- |"]
-    lines += [f"| {k} | {v:.1f} |" for k, v in report["seconds"].items()]
+    lines += [f"| {k} | {doc['seconds'][k]:.1f} |" for k in STAGES + ("total",) if k in doc["seconds"]]
     lines += ["", "Bars: " + ", ".join(f"{k}: {'holds' if v else 'fails'}" for k, v in doc["bars"].items()), ""]
+    text = "\n".join(lines)
     with open(os.path.join(RESULTS, "clean_cpu.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
+        f.write(text)
+    return text
 
 
 def main_scaling(args) -> None:
@@ -110,6 +119,8 @@ def main_scaling(args) -> None:
     common = ["--arch", "cnn", "--epochs", str(args.epochs), "--batch-size", str(args.batch_size),
               "--micro-batch", str(args.batch_size // 2), "--workers", "0", "--no-progress"]
     runs = {
+        "1 process x 1 thread": ([sys.executable, "-m", "ucfast", "clean", train, "--out",
+                                  os.path.join(work, "single-thread"), *common], 1),
         "1 process x 2 threads": ([sys.executable, "-m", "ucfast", "clean", train, "--out",
                                    os.path.join(work, "one"), *common], 2),
         "2 processes x 1 thread": ([sys.executable, "-m", "torch.distributed.run", "--standalone",
@@ -127,25 +138,49 @@ def main_scaling(args) -> None:
                              "train_images_per_s": report["stages"]["train"]["result"]["images_per_s"],
                              "score_images_per_s": report["stages"]["score"]["result"]["images_per_s"],
                              "removed": report["results"]["removed"]}
-    same = all(open(os.path.join(work, a, n), "rb").read() == open(os.path.join(work, "two", n), "rb").read()
-               for a in ("one",) for n in ("manifest.json", "manifest.csv", "suspect.pt"))
-    doc["same_manifest_and_weights"] = same
+    doc["identical"] = _identical(os.path.join(work, "one"), os.path.join(work, "two"))
+    doc["identical_at_one_thread"] = _identical(os.path.join(work, "single-thread"), os.path.join(work, "two"))
     with open(os.path.join(RESULTS, "clean_scaling_cpu.json"), "w") as f:
         json.dump(doc, f, indent=2)
+    print(render_scaling(doc, args))
+
+
+def _identical(a: str, b: str) -> dict:
+    """Which outputs of the two runs are byte-identical, and the largest weight difference."""
+    import torch
+
+    same = {n: open(os.path.join(a, n), "rb").read() == open(os.path.join(b, n), "rb").read()
+            for n in ("manifest.json", "manifest.csv", "suspect.pt")}
+    wa, wb = (torch.load(os.path.join(x, "suspect.pt"), weights_only=True) for x in (a, b))
+    same["max_weight_difference"] = max(float((wa[k].double() - wb[k].double()).abs().max()) for k in wa)
+    return same
+
+
+def render_scaling(doc: dict, args) -> str:
+    """bench/results/clean_scaling_cpu.md from the runs' record; returns its text."""
+    machine, same, one = doc["machine"], doc["identical"], doc["identical_at_one_thread"]
     lines = ["# `ucfast clean` on the CPU: two processes x one thread vs one process x two threads", "",
-             f"{args.n_train} poisoned Fashion-MNIST images (32 x 32), small CNN, {args.epochs} epochs, global batch"
-             f" {args.batch_size} in micro-batches of {args.batch_size // 2}, no retrain; {machine['cpus']} cores,"
-             f" load average {machine['load_average_at_start'][0]:.1f} at the start, commit {machine['commit']}.", "",
+             f"{doc['n_train']} poisoned Fashion-MNIST images (32 x 32), small CNN, {doc['epochs']} epochs, global"
+             f" batch {args.batch_size} in micro-batches of {args.batch_size // 2}, DataLoader in the main process, no"
+             f" retrain; {machine['cpus']} cores shared with other jobs (load average"
+             f" {machine['load_average_at_start'][0]:.1f} at the start), commit {machine['commit']}.", "",
              "| run | train img/s | score img/s | train s | score s | total s | removed |",
              "| --- | --- | --- | --- | --- | --- | --- |"]
     for name, r in doc["runs"].items():
-        s = r["seconds"]
-        lines.append(f"| {name} | {r['train_images_per_s']:.0f} | {r['score_images_per_s']:.0f} | {s['train']:.1f} |"
-                     f" {s['score']:.1f} | {r['wall_s']:.1f} | {r['removed']} |")
-    lines += ["", f"manifest.json, manifest.csv and suspect.pt byte-identical: {'yes' if same else 'no'}", ""]
+        t = r["seconds"]
+        lines.append(f"| {name} | {r['train_images_per_s']:.0f} | {r['score_images_per_s']:.0f} | {t['train']:.1f} |"
+                     f" {t['score']:.1f} | {r['wall_s']:.1f} | {r['removed']} |")
+    yes = {True: "identical", False: "differs"}
+    lines += ["", f"manifest.json (the kept and removed samples): {yes[same['manifest.json']]}; manifest.csv (with the"
+              f" scores): {yes[same['manifest.csv']]}; suspect.pt: {yes[same['suspect.pt']]} (largest weight"
+              f" difference {same['max_weight_difference']:.3g}). Two threads sum a convolution's gradient in another"
+              " order than one, and training carries the difference on. One process x one thread against two"
+              f" processes x one thread: manifest.json {yes[one['manifest.json']]}, manifest.csv"
+              f" {yes[one['manifest.csv']]}, suspect.pt {yes[one['suspect.pt']]}.", ""]
+    text = "\n".join(lines)
     with open(os.path.join(RESULTS, "clean_scaling_cpu.md"), "w") as f:
-        f.write("\n".join(lines))
-    print("\n".join(lines))
+        f.write(text)
+    return text
 
 
 def main() -> None:

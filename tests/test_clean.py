@@ -1,12 +1,15 @@
 """`ucfast clean` as a user runs it, in subprocesses, on a generated poisoned 32 x 32 folder (BadNets on the
 synthetic set, written by `ucfast.clean.write_poisoned`): one uninterrupted run; torchrun with two gloo
 ranks gives the same manifest (and weights); kill -9 in every stage, each followed by a rerun, gives the
-same outputs; and the pieces that decide determinism (the sampler, the per-sample augmentation)."""
+same outputs; the training input reads folders, tar shards and .npz alike; and the pieces that decide
+determinism (the sampler, the per-sample augmentation)."""
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
+import tarfile
 import time
 
 import numpy as np
@@ -16,8 +19,9 @@ import torch
 import ucfast
 from tests.test_sanitize_dist import _env
 from ucfast.clean import write_poisoned
-from ucfast.clean.loader import GlobalBatches
+from ucfast.clean.loader import GlobalBatches, TrainItems
 from ucfast.clean.transforms import Augment, crop_box
+from ucfast.sanitize.sources import open_source
 
 ARGS = ["--arch", "cnn", "--epochs", "6", "--retrain", "--retrain-epochs", "2", "--batch-size", "32",
         "--micro-batch", "16", "--chunk-size", "64", "--denoisers", "median", "--workers", "0", "--no-progress"]
@@ -175,3 +179,27 @@ def test_random_resized_crop_box_stays_inside():
         for _ in range(50):
             top, left, ch, cw = crop_box(h, w, rng)
             assert 0 <= top and 0 <= left and 0 < ch and 0 < cw and top + ch <= h and left + cw <= w
+
+
+def test_the_training_input_reads_folders_shards_and_npz_alike(job, tmp_path):
+    root, _ = job
+    folder = open_source(root / "data" / "train")
+    picks = np.arange(0, len(folder), 37)
+    shard = tmp_path / "shard-0000.tar"
+    with tarfile.open(shard, "w") as tf:
+        for i in range(len(folder)):
+            tf.add(folder.dataset.paths[i], arcname=f"{i:06d}.png")
+            label = str(int(folder.labels[i])).encode()
+            info = tarfile.TarInfo(f"{i:06d}.cls")
+            info.size = len(label)
+            tf.addfile(info, io.BytesIO(label))
+    arrays = tmp_path / "train.npz"
+    images = torch.stack([folder.dataset[i][0] for i in range(len(folder))])
+    np.savez(arrays, images=images.numpy(), labels=folder.labels)
+    aug = Augment("crop-flip", None, seed=2)
+    expected = [TrainItems(folder, picks, aug)[k] for k in range(picks.size)]
+    for source in (open_source(shard), open_source(arrays)):
+        items = TrainItems(source, picks, aug)
+        for k in range(picks.size):
+            image, label, index = items[k]
+            assert torch.equal(image, expected[k][0]) and label == expected[k][1] and index == expected[k][2]

@@ -179,7 +179,7 @@ def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classe
                 sampler.set_epoch(epoch)
                 sampler.skip = step * local_batch
                 items.epoch = epoch
-                loss_sum, loss_count = 0.0, 0
+                loss_sum, loss_count = torch.zeros((), device=device), 0  # summed on the device: no sync per step
                 for batch in train_loader(items, sampler, local_batch, workers, cuda):
                     torch.manual_seed(step_seed(cfg.seed, rank, epoch, step))
                     x = normalise(batch.images.to(device, non_blocking=True), mean_t, std_t)
@@ -201,15 +201,16 @@ def run(stage: TrainStage, source, cfg, ctx, device: torch.device, *, num_classe
                     schedule.step()
                     step += 1
                     trained += cfg.batch_size
-                    loss_sum, loss_count = loss_sum + float(loss.detach()), loss_count + 1
+                    loss_sum, loss_count = loss_sum + loss, loss_count + 1
                     if bar is not None:
                         bar.update(cfg.batch_size)
-                        bar.set_postfix(epoch=f"{epoch + 1}/{stage.epochs}", loss=f"{loss_sum / loss_count:.3f}",
-                                        refresh=False)
+                        if loss_count % 50 == 1:
+                            bar.set_postfix(epoch=f"{epoch + 1}/{stage.epochs}",
+                                            loss=f"{float(loss_sum) / loss_count:.3f}", refresh=False)
                     if step < steps_per_epoch and time.perf_counter() - last_save >= 60 * cfg.checkpoint_minutes:
                         save(epoch, step)
                         last_save = time.perf_counter()
-                losses.append(loss_sum / max(1, loss_count))
+                losses.append(float(loss_sum) / max(1, loss_count))
                 epoch, step = epoch + 1, 0
                 save(epoch, 0)
                 last_save = time.perf_counter()
