@@ -6,7 +6,7 @@ The data: `ucfast.clean.write_poisoned` (Fashion-MNIST at 32 x 32 RGB, PNG, BadN
 class 0 by default), the training set a seeded subset of --n-train images, the held-out set --n-test.
 The run is the command a user types: `python -m ucfast clean WORK/data/train --arch cnn --retrain ...`.
 
-    python bench/bench_clean.py                      # bench/results/clean_cpu.{md,json}
+    python bench/bench_clean.py [--seed N]           # bench/results/clean_cpu[_seedN].{md,json}
     python bench/bench_clean.py --scaling            # bench/results/clean_scaling_cpu.{md,json}
 """
 from __future__ import annotations
@@ -66,12 +66,18 @@ def _pct(v) -> str:
     return "n/a" if v is None else f"{100 * v:.1f}%"
 
 
+def _name(args) -> str:
+    """clean_cpu for the default seed, clean_cpu_seed<N> for the others (the results of every seed kept)."""
+    return "clean_cpu" if args.seed == 0 else f"clean_cpu_seed{args.seed}"
+
+
 def main_run(args) -> None:
     work = args.work
     train = _data(work, args)
     out = os.path.join(work, "run")
     cmd = [sys.executable, "-m", "ucfast", "clean", train, "--out", out, "--arch", "cnn", "--epochs", str(args.epochs),
-           "--retrain", "--batch-size", str(args.batch_size), "--workers", str(args.workers), "--no-progress"]
+           "--retrain", "--batch-size", str(args.batch_size), "--workers", str(args.workers), "--seed", str(args.seed),
+           "--no-progress"]
     machine = _machine()
     wall = _clean(cmd, args.threads, os.path.join(work, "run.log"))
     with open(os.path.join(out, "report.json")) as f:
@@ -83,7 +89,7 @@ def main_run(args) -> None:
            "train_images_per_s": report["stages"]["train"]["result"]["images_per_s"],
            "bars": {"asr_before_ge_90": r["asr_before"] >= 0.9, "asr_after_le_10": r["asr_after"] <= 0.1,
                     "ca_cost_le_2_points": r["ca_before"] - r["ca_after"] <= 0.02, "within_15_min": wall <= 900}}
-    with open(os.path.join(RESULTS, "clean_cpu.json"), "w") as f:
+    with open(os.path.join(RESULTS, f"{_name(args)}.json"), "w") as f:
         json.dump(doc, f, indent=2)
     print(render(doc, args))
 
@@ -108,7 +114,7 @@ def render(doc: dict, args) -> str:
     lines += [f"| {k} | {doc['seconds'][k]:.1f} |" for k in STAGES + ("total",) if k in doc["seconds"]]
     lines += ["", "Bars: " + ", ".join(f"{k}: {'holds' if v else 'fails'}" for k, v in doc["bars"].items()), ""]
     text = "\n".join(lines)
-    with open(os.path.join(RESULTS, "clean_cpu.md"), "w") as f:
+    with open(os.path.join(RESULTS, f"{_name(args)}.md"), "w") as f:
         f.write(text)
     return text
 
