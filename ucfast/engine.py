@@ -15,6 +15,7 @@ import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
+import dataclasses
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -121,6 +122,17 @@ class RunSettings:
                              " pass features=False or cuda_graphs=False")
         return cls(device, precision, bool(channels_last), bool(compile), bool(cuda_graphs),
                    features if features is not None else False, bool(profile))
+
+
+def replace_fields(cls, settings, options: dict, command: str):
+    """`settings` (or `cls()`) with `options` replacing fields of the dataclass `cls`; unknown names are
+    refused, naming them and the fields (`command`: whose options they are, for the message)."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(options) - names)
+    if unknown:
+        raise TypeError(f"unknown {command} option(s) {unknown}; the options are the fields of"
+                        f" ucfast.{cls.__name__}: {sorted(names)}")
+    return dataclasses.replace(settings if settings is not None else cls(), **options)
 
 
 def check_flag(value, name: str) -> bool:

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..data.folder import check_size
-from ..engine import PRECISIONS, check_flag
+from ..engine import PRECISIONS, check_flag, replace_fields
 from ..selection import check as check_selection
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -119,12 +119,7 @@ class CleanSettings:
     @classmethod
     def from_options(cls, settings: "CleanSettings | None", options: dict) -> "CleanSettings":
         """`settings` (or the defaults) with `options` replacing fields; unknown names are refused."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - names)
-        if unknown:
-            raise TypeError(f"unknown clean option(s) {unknown}; the options are the fields of"
-                            f" ucfast.CleanSettings: {sorted(names)}")
-        return dataclasses.replace(settings if settings is not None else cls(), **options)
+        return replace_fields(cls, settings, options, "clean")
 
     def checked(self) -> "CleanSettings":
         """Validate every field (errors name the field); returns a copy in canonical form."""

@@ -9,13 +9,11 @@
 """
 from __future__ import annotations
 
-import errno
-import fcntl
 import hashlib
 import json
 import os
 
-from ..sanitize.job import JobLocked, JobMismatch, atomic_write_bytes, dumps
+from ..sanitize.job import JobMismatch, atomic_write_bytes, dumps, release_lock, take_lock
 
 STATE = ".clean"
 
@@ -38,23 +36,12 @@ class RunDir:
         os.makedirs(self.state, exist_ok=True)
 
     def lock(self) -> None:
-        """Own OUT for this process (released when it exits, kill -9 included)."""
-        f = open(self.state_path("lock"), "a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            f.close()
-            if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise JobLocked(f"another ucfast clean is writing to {self.out}; wait for it or use another"
-                                " output folder") from None
-            raise
-        self._lock = f
+        """Own OUT for this process (released when it exits, kill -9 included; not held by workers)."""
+        self._lock = take_lock(self.state_path("lock"), f"another ucfast clean is writing to {self.out}")
 
     def unlock(self) -> None:
-        if self._lock is not None:
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        release_lock(self._lock)
+        self._lock = None
 
     def check_or_write(self, spec: dict) -> str:
         """Write spec.json for a new run, or check it against this run's; returns the spec's sha256."""

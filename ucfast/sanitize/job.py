@@ -61,6 +61,29 @@ def _close_held_locks() -> None:
 os.register_at_fork(after_in_child=_close_held_locks)
 
 
+def take_lock(path: str, busy: str):
+    """An exclusive flock on `path` for this process: released when it exits (kill -9 included), never
+    held by the children it forks (DataLoader workers); JobLocked(`busy` + advice) when another has it."""
+    f = open(path, "a+")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError as e:
+        f.close()
+        if e.errno in (errno.EAGAIN, errno.EACCES):
+            raise JobLocked(f"{busy}; wait for it or use another output folder") from None
+        raise
+    _HELD.add(f)
+    return f
+
+
+def release_lock(f) -> None:
+    """Undo `take_lock` (None: nothing held)."""
+    if f is not None:
+        _HELD.discard(f)
+        fcntl.flock(f.fileno(), fcntl.LOCK_UN)
+        f.close()
+
+
 def temporary(path: str) -> str:
     return f"{path}.tmp-{os.getpid()}"
 
@@ -219,24 +242,11 @@ class JobDir:
 
     def lock(self) -> None:
         """Own OUT for this process (released when it exits, kill -9 included)."""
-        f = open(os.path.join(self.state, "lock"), "a+")
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as e:
-            f.close()
-            if e.errno in (errno.EAGAIN, errno.EACCES):
-                raise JobLocked(f"another ucfast sanitize is writing to {self.out}; wait for it or use another"
-                                " output folder") from None
-            raise
-        self._lock = f
-        _HELD.add(f)
+        self._lock = take_lock(os.path.join(self.state, "lock"), f"another ucfast sanitize is writing to {self.out}")
 
     def unlock(self) -> None:
-        if self._lock is not None:
-            _HELD.discard(self._lock)
-            fcntl.flock(self._lock.fileno(), fcntl.LOCK_UN)
-            self._lock.close()
-            self._lock = None
+        release_lock(self._lock)
+        self._lock = None
 
     def check_or_write(self, spec: dict) -> bool:
         """Write job.json for a new job, or check it against this run's; True when resuming."""

@@ -9,12 +9,12 @@ import dataclasses
 import hashlib
 import json
 import os
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..data.folder import check_size
-from ..engine import ScoreSettings, check_flag, check_run_options
+from ..engine import ScoreSettings, check_flag, check_run_options, replace_fields
 from ..selection import Rule
 from ..selection import check as check_selection
 
@@ -101,12 +101,7 @@ class SanitizeSettings:
     @classmethod
     def from_options(cls, settings: "SanitizeSettings | None", options: dict) -> "SanitizeSettings":
         """`settings` (or the defaults) with `options` replacing fields; unknown names are refused."""
-        names = {f.name for f in fields(cls)}
-        unknown = sorted(set(options) - names)
-        if unknown:
-            raise TypeError(f"unknown sanitize option(s) {unknown}; the options are the fields of"
-                            f" ucfast.sanitize.SanitizeSettings: {sorted(names)}")
-        return dataclasses.replace(settings if settings is not None else cls(), **options)
+        return replace_fields(cls, settings, options, "sanitize")
 
     def checked(self) -> "SanitizeSettings":
         """Validate every field (errors name the field); returns a copy in canonical form."""
