@@ -11,11 +11,11 @@ resolved on the first batch and recorded (`Engine.record`), so a result always s
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Sequence
-import dataclasses
 from dataclasses import asdict, dataclass
 
 import numpy as np
