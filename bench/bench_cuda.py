@@ -15,6 +15,7 @@ import statistics
 import pytest
 import torch
 
+import cuda_timing as timing
 from tests import images as timg
 from ucfast import compiled, ops
 from ucfast.reference import susceptibility as ref_susceptibility
@@ -28,33 +29,6 @@ pytestmark = [
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 DENOISERS = "median,nlm"
 GATE_IMAGES = 4
-
-
-def _seconds(fn, reps: int, rounds: int) -> list[float]:
-    """Seconds per call of `fn`: one sample per round, the mean over `reps` back-to-back calls (CUDA events)."""
-    fn()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        end.synchronize()
-        out.append(start.elapsed_time(end) / 1e3 / reps)
-    return out
-
-
-def _benchmark(benchmark, fn, reps: int, rounds: int) -> float:
-    """pytest-benchmark rounds of `reps` calls each, synchronised per round; median seconds per call."""
-    def run():
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize()
-
-    benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=1)
-    return benchmark.stats.stats.median / reps
 
 
 def _bar(metric: str, value: float, threshold: float) -> dict:
@@ -76,7 +50,7 @@ def test_cuda_variants_images_per_second(benchmark, size, batch, bar):
     head = x[:GATE_IMAGES]
     want = ref_variants.variants(head, tuple(DENOISERS.split(",")), 1.0, tuple(MEAN), tuple(STD), torch.bfloat16)
     assert torch.equal(_variants(head, "cuda"), want), "gate: CUDA variants differ from the reference"
-    seconds = _benchmark(benchmark, lambda: _variants(x, "cuda"), reps=5, rounds=10)
+    seconds = timing.benchmark_seconds(benchmark, lambda: _variants(x, "cuda"), reps=5, rounds=10)
     rate = batch / seconds
     benchmark.extra_info.update({
         "op": "variants", "backend": "cuda", "denoisers": DENOISERS, "size": size, "batch": batch,
@@ -102,13 +76,6 @@ def _peak_bytes_per_second(copy: float) -> tuple[float, str]:
     return (peak, "triton.testing.get_dram_gbps") if peak > 0 else (copy, "device-to-device copy")
 
 
-def _copy_bytes_per_second() -> float:
-    """Device-to-device copy of 1 GiB: bytes read plus bytes written per second."""
-    src = torch.empty(1 << 30, dtype=torch.uint8, device="cuda")
-    dst = torch.empty_like(src)
-    return 2 * src.numel() / statistics.median(_seconds(lambda: dst.copy_(src), reps=10, rounds=5))
-
-
 @pytest.mark.parametrize("b,k,v", [(65_536, 1_000, 3), (65_536, 10, 3)], ids=["B65536-K1000-V3", "B65536-K10-V3"])
 def test_cuda_susceptibility_bandwidth(benchmark, b, k, v):
     gen = torch.Generator(device="cuda").manual_seed(0)
@@ -119,10 +86,10 @@ def test_cuda_susceptibility_bandwidth(benchmark, b, k, v):
         torch.testing.assert_close(g, w, rtol=2e-4, atol=2e-5)
     assert torch.equal(got[2], want[2]), "gate: predictions differ from the reference"
 
-    seconds = _benchmark(benchmark, lambda: ops.susceptibility(logits, v, "softmax", "l1", "cuda"), reps=50, rounds=10)
+    seconds = timing.benchmark_seconds(benchmark, lambda: ops.susceptibility(logits, v, "softmax", "l1", "cuda"), reps=50, rounds=10)
     moved = logits.numel() * logits.element_size() + sum(t.numel() * t.element_size() for t in got)
     achieved = moved / seconds
-    copy = _copy_bytes_per_second()
+    copy = timing.copy_bytes_per_second()
     peak, source = _peak_bytes_per_second(copy)
     info = {"op": "susceptibility", "backend": "cuda", "batch": b, "classes": k, "variants": v, "dtype": "bfloat16",
             "bytes": moved, "bytes_per_s": achieved, "peak_bytes_per_s": peak, "peak_source": source,
@@ -145,8 +112,8 @@ def test_cuda_variants_vs_triton(benchmark, size, batch):
     want = ref_variants.variants(head, tuple(DENOISERS.split(",")), 1.0, tuple(MEAN), tuple(STD), torch.float32)
     assert torch.equal(_variants(head, "cuda", torch.float32), want), "gate: CUDA variants differ from the reference"
     torch.testing.assert_close(_variants(head, "triton", torch.float32), want, rtol=1e-5, atol=1e-5)
-    triton_s = statistics.median(_seconds(lambda: _variants(x, "triton", torch.float32), reps=5, rounds=5))
-    cuda_s = _benchmark(benchmark, lambda: _variants(x, "cuda", torch.float32), reps=5, rounds=5)
+    triton_s = statistics.median(timing.seconds(lambda: _variants(x, "triton", torch.float32), reps=5, rounds=5))
+    cuda_s = timing.benchmark_seconds(benchmark, lambda: _variants(x, "cuda", torch.float32), reps=5, rounds=5)
     benchmark.extra_info.update({"op": "variants", "size": size, "batch": batch, "dtype": "float32",
                                  "cuda_images_per_s": batch / cuda_s, "triton_images_per_s": batch / triton_s,
                                  "cuda_over_triton": triton_s / cuda_s})

@@ -19,6 +19,7 @@ import statistics
 import pytest
 import torch
 
+import cuda_timing as timing
 from ucfast.reference import median as ref_median
 from ucfast.reference import nlm as ref_nlm
 from ucfast.reference import susceptibility as ref_susceptibility
@@ -34,33 +35,6 @@ DEVICE = "cuda"
 MEAN, STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 DENOISERS = ("median", "nlm")
 GATE_IMAGES = 8
-
-
-def _seconds(fn, reps: int, rounds: int) -> list[float]:
-    """Seconds per call of `fn`: one sample per round, the mean over `reps` back-to-back calls (CUDA events)."""
-    fn()
-    torch.cuda.synchronize()
-    out = []
-    for _ in range(rounds):
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        for _ in range(reps):
-            fn()
-        end.record()
-        end.synchronize()
-        out.append(start.elapsed_time(end) / 1e3 / reps)
-    return out
-
-
-def _benchmark(benchmark, fn, reps: int, rounds: int) -> float:
-    """pytest-benchmark rounds of `reps` calls each, synchronised per round; median seconds per call."""
-    def run():
-        for _ in range(reps):
-            fn()
-        torch.cuda.synchronize()
-
-    benchmark.pedantic(run, rounds=rounds, iterations=1, warmup_rounds=1)
-    return benchmark.stats.stats.median / reps
 
 
 def _spread(samples: list[float]) -> float:
@@ -95,8 +69,8 @@ def test_variants_images_per_second(benchmark, size, batch, bar):
 
     run()  # the autotuner keys on the tile, not the batch: let it choose on the full batch, before the gate
     _gate_variants(images[:GATE_IMAGES])
-    seconds = _benchmark(benchmark, run, reps=5, rounds=10)
-    reference = _seconds(lambda: ref_variants.variants(images, DENOISERS, 1.0, MEAN, STD, torch.bfloat16),
+    seconds = timing.benchmark_seconds(benchmark, run, reps=5, rounds=10)
+    reference = timing.seconds(lambda: ref_variants.variants(images, DENOISERS, 1.0, MEAN, STD, torch.bfloat16),
                          reps=1, rounds=3)
     rate, ref_rate = batch / seconds, batch / statistics.median(reference)
     benchmark.extra_info.update({
@@ -107,13 +81,6 @@ def test_variants_images_per_second(benchmark, size, batch, bar):
     })
     print(f"\nvariants {size}x{size} median+nlm bf16: {rate:,.0f} images/s (bar {bar:,}), reference"
           f" {ref_rate:,.0f} images/s, speed-up {rate / ref_rate:.1f}x")
-
-
-def _copy_bytes_per_second() -> float:
-    """Device-to-device copy of 1 GiB: bytes read plus bytes written per second."""
-    src = torch.empty(1 << 30, dtype=torch.uint8, device=DEVICE)
-    dst = torch.empty_like(src)
-    return 2 * src.numel() / statistics.median(_seconds(lambda: dst.copy_(src), reps=10, rounds=5))
 
 
 def _peak_bytes_per_second(copy: float) -> tuple[float, str]:
@@ -135,12 +102,12 @@ def test_susceptibility_bandwidth(benchmark, b, k, v):
         torch.testing.assert_close(g, w, rtol=2e-4, atol=2e-5)
     assert torch.equal(got[2], want[2]), "gate: predictions differ from the reference"
 
-    seconds = _benchmark(benchmark, lambda: ts.susceptibility(logits, v, "softmax", "l1", out=out),
+    seconds = timing.benchmark_seconds(benchmark, lambda: ts.susceptibility(logits, v, "softmax", "l1", out=out),
                          reps=50, rounds=10)
-    reference = _seconds(lambda: ref_susceptibility.susceptibility(logits, v, "softmax", "l1"), reps=1, rounds=3)
+    reference = timing.seconds(lambda: ref_susceptibility.susceptibility(logits, v, "softmax", "l1"), reps=1, rounds=3)
     moved = logits.numel() * logits.element_size() + sum(t.numel() * t.element_size() for t in out)
     achieved = moved / seconds
-    copy = _copy_bytes_per_second()
+    copy = timing.copy_bytes_per_second()
     peak, peak_source = _peak_bytes_per_second(copy)
     benchmark.extra_info.update({
         "op": "susceptibility", "batch": b, "classes": k, "variants": v, "dtype": "bfloat16", "space": "softmax",
