@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 
+from .jobs import run_job, settings_from
 from .sanitize import _floats, _names, _on_off
 
 EXAMPLE = """examples:
@@ -103,18 +103,6 @@ def summary(report: dict) -> str:
 
 def run(args) -> int:
     from ..clean import CleanSettings, clean
-    from ..ops.backends import BackendUnavailable
-    from ..sanitize import JobLocked, RankFailed
-    from ..sanitize.distributed import describe
 
-    fields = {f for f in CleanSettings.__dataclass_fields__ if f != "progress"}
-    options = {k: v for k, v in vars(args).items() if k in fields}
-    try:
-        result = clean(args.data, out=args.out, settings=CleanSettings(**options, progress=not args.no_progress))
-    except (ValueError, TypeError, OSError, JobLocked, RankFailed, BackendUnavailable) as e:
-        if not isinstance(e, RankFailed) or int(os.environ.get("RANK", "0")) == 0:
-            print(f"ucfast clean: error: {describe(e).partition(': ')[2]}", file=sys.stderr)
-        return 1
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(summary(result.report))
-    return 0
+    settings = settings_from(args, CleanSettings)
+    return run_job("clean", lambda: clean(args.data, out=args.out, settings=settings), lambda r: summary(r.report))

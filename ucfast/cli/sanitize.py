@@ -9,8 +9,8 @@ prints the summary. Errors a user can cause end with one line on stderr and exit
 from __future__ import annotations
 
 import argparse
-import os
-import sys
+
+from .jobs import run_job, settings_from
 
 EXAMPLE = """examples:
   ucfast sanitize data/train --arch resnet18 --checkpoint model.pt --out clean/ --ratio 0.05 \\
@@ -145,19 +145,7 @@ def _summary(result) -> str:
 
 
 def run(args) -> int:
-    from ..ops.backends import BackendUnavailable
-    from ..sanitize import JobLocked, RankFailed, SanitizeSettings, sanitize
-    from ..sanitize.distributed import describe
+    from ..sanitize import SanitizeSettings, sanitize
 
-    fields = {f for f in SanitizeSettings.__dataclass_fields__ if f != "progress"}
-    options = {k: v for k, v in vars(args).items() if k in fields}
-    try:
-        settings = SanitizeSettings(**options, progress=not args.no_progress)
-        result = sanitize(args.data, out=args.out, settings=settings)
-    except (ValueError, TypeError, OSError, MemoryError, JobLocked, RankFailed, BackendUnavailable) as e:
-        if not isinstance(e, RankFailed) or int(os.environ.get("RANK", "0")) == 0:
-            print(f"ucfast sanitize: error: {describe(e).partition(': ')[2]}", file=sys.stderr)
-        return 1
-    if int(os.environ.get("RANK", "0")) == 0:
-        print(_summary(result))
-    return 0
+    settings = settings_from(args, SanitizeSettings)
+    return run_job("sanitize", lambda: sanitize(args.data, out=args.out, settings=settings), _summary)
