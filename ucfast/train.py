@@ -152,8 +152,10 @@ def accuracy(model: nn.Module, dataset, *, mean, std, batch_size: int = 512, dev
 
 def attack_success_rate(model: nn.Module, attack, test_dataset, *, mean, std, batch_size: int = 512,
                         device=None) -> float:
-    """ASR: fraction of the triggered test images whose true class is not the target that the
-    model assigns to the target (`attack.test_set` builds them)."""
+    """ASR: fraction of the triggered test images (`attack.test_set` builds them: the source-class
+    images, by default those whose true class is not the target) that the model assigns to the
+    label the attack intends for each (`intended`: the target, or per image for attacks such as
+    all-to-all and two-targets)."""
     triggered = attack.test_set(test_dataset)
     preds = predict(model, triggered, mean=mean, std=std, batch_size=batch_size, device=device)
-    return float(np.mean(preds == attack.target))
+    return float(np.mean(preds == triggered.intended.numpy()))
