@@ -8,12 +8,13 @@ profile.py    stability profile: robust z of log per-variant distances and log f
 whiten.py     each class's features in units of the other classes' within-class variation
 mixture.py    two-group split: 2-means then a diagonal two-Gaussian mixture, with its gain
 subgroups.py  per-class split and which group is the suspect
-detector.py   the class gate (gain over the median class's, x excess size) and the per-sample values
+calibrate.py  the null distributions: a Gaussian class's gain at its size, the critical value for K classes
+detector.py   the calibrated class gate (robust z of gain and size across classes) and the per-sample values
 complete.py   completing the cut of a flagged class still oversized without its suspect group
 cut.py        the automatic cut and the assumptions it reports
 """
 from .cut import auto_cut
-from .detector import GATE_RATIO, Detection, detect
+from .detector import ALPHA, Detection, detect
 from .profile import robust_z, stability_profile
 
-__all__ = ["detect", "auto_cut", "Detection", "GATE_RATIO", "stability_profile", "robust_z"]
+__all__ = ["detect", "auto_cut", "Detection", "ALPHA", "stability_profile", "robust_z"]

@@ -3,8 +3,8 @@
 Dirty-label poison from many source classes does not always split off as one group: the samples
 whose content lies far from the target class's split off, those that look like it stay with the
 clean members (WaNet: warped bags and shoes split off from a T-shirt class, warped shirts and
-dresses stay). With `size_prior`, the class's excess over the median class size says how many were
-added. When what is left of a flagged class is still more than COMPLETE_ABOVE times the median
+dresses stay). When the flagged class is also far larger than the others (its size is an outlier
+by itself), its excess over the median class size says how many were added. When what is left of a flagged class is still more than COMPLETE_ABOVE times the median
 size, the left-over samples are put on their own top whitened axis (the trigger, once the far
 group is gone, is what varies most there beyond the other classes' variation) and the excess over
 the median size is taken from the end of that axis where the mixture's group closest in size to the
@@ -20,20 +20,20 @@ from .whiten import class_axes
 COMPLETE_ABOVE = 1.3  # left-over size over the median class size above which the cut is completed
 
 
-def complete_class(features: np.ndarray, label: np.ndarray, classes: np.ndarray, c, suspect: np.ndarray,
-                   median_size: float, components: int) -> np.ndarray:
+def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_size: float,
+                   components: int) -> np.ndarray:
     """Rows [m] (into the data set) the cut adds to class c: none unless the rows of c outside the
-    suspect mask [N] number more than COMPLETE_ABOVE x median_size."""
-    rest = np.flatnonzero((label == c) & ~suspect)
+    suspect mask [N] number more than COMPLETE_ABOVE x median_size. x: `whiten.reduce`d features;
+    rows: `whiten.class_rows`."""
+    rest = rows[c][~suspect[rows[c]]]
     excess = int(round(rest.size - median_size))
     if rest.size <= COMPLETE_ABOVE * median_size or excess < 1:
         return np.zeros(0, dtype=np.int64)
-    keep = ~((label == c) & suspect)
-    axes = class_axes(features[keep], label[keep], classes, components, only=[c])[c]
+    axes = class_axes(x, {**rows, c: rest}, components, only=[c])[c].axes
     scale = axes[:, 0].std()
     if not scale > 0:
         return np.zeros(0, dtype=np.int64)
-    posterior, _ = split_two(axes / scale)
+    posterior = split_two(axes / scale)[0]
     if abs((1.0 - posterior).sum() - excess) < abs(posterior.sum() - excess):
         posterior = 1.0 - posterior
     if posterior.sum() == 0 or posterior.sum() == posterior.size:

@@ -1,34 +1,40 @@
-"""`detect(scores)`: a two-sided, per-class poison detector built on what the scoring pass computes.
+"""`detect(scores)`: a two-sided, per-class poison detector whose class decisions are calibrated.
 
-    penultimate features (same forward)  --> whitened by natural within-class variation (whiten.py)
+    penultimate features (same forward)  --> data set's top axes, chunked (whiten.reduce)
+                                         --> each class whitened by the other classes' variation
     per-variant distances (+ feature norm) --> stability profile                       (profile.py)
     per label class: two-group mixture on its top whitened components --> gain, suspect group
-                     (the group further from every other class)          (subgroups.py)
-    strength = gain over the median class's gain, x the class's size over the median class's
-               when it is larger (size_prior)                          --> class gate
-    flagged class still oversized without its suspect group --> completed along its top axis
-                                                                       (complete.py)
+                     (the group whose variation departs from the other classes')   (subgroups.py)
+    class statistic  t = log gain (at least the gain one Gaussian of the class's size shows)
+    class strength   robust z of t across classes (median; trimmed spread, calibrate.spread)
+                     + the positive part of the robust z of log class size    (calibrate.strengths)
+    flagged          strength >= critical(K, alpha): the value the largest of K clean classes'
+                     strengths exceeds with probability alpha (calibrate.critical, by simulation)
+    flagged class much larger than the others (its size z alone past the split's critical value)
+                     and still oversized without its suspect group --> completed (complete.py)
     value of a sample = gate(class) x (1 + posterior(suspect group)) / 2, in [0, 1]
-                        (posterior taken as 1 for the completed samples)
+
+Why calibrated: the decision "this class holds a second population that its peers do not" is a
+test, and its false-alarm rate is set per data set: `alpha` is the chance that a data set with no
+poisoned class has any class flagged, for 10 classes as for 1000 (the critical value grows with K).
+The null is estimated from the data (the spread of the statistic across classes) rather than fixed
+as a ratio, because clean classes do split into natural sub-types, more in some data sets than in
+others; the floors on the spread (a class's gain's own standard error, one count's Poisson noise in
+size) keep a data set of near-identical classes from reading sampling noise as a signal. The
+size term is one-sided: dirty-label poison ADDS samples to its target class; on a long-tailed data
+set the spread of sizes is wide and the term stays small by itself.
 
 Why the gain in whitened units: a poisoned class holds a group that differs from its genuine
 members along a direction no clean class varies along (the trigger); measured in units of the
-variation every class shows, that group splits off far more sharply (a large mixture gain per
-sample) than the natural sub-types of any clean class. Each gain is compared to the median class
-as a ratio, not a robust z: with ten classes a median absolute deviation is too noisy to set a
-threshold on. Why the size: dirty-label poison ADDS samples to its target class; on a data set
-whose classes are about equally large, a class well above the median size that also splits in two
-is the strongest single sign of it. Clean-label poison does not change sizes and is flagged by its
-split alone. The size is used only when the classes are otherwise about equally large
-(size_prior="auto": at least BALANCED_SHARE of them within BALANCED_RANGE of the median size), so a
-long-tailed data set does not have its head classes flagged and cut for their size.
+variation every class shows, that group splits off far more sharply than the natural sub-types of
+any clean class.
 
 Why (1 + posterior) / 2: every sample of a flagged class ranks above every sample of a class that
 is not, and within a class the suspect group ranks first. It catches poison that is the MOST
 susceptible (a trigger that denoising removes: BadNets) and poison that is the LEAST susceptible (a
-trigger that survives denoising and saturates the softmax: blended noise, low-frequency waves),
-because the split is on features, not on the sign of the paper's score. It assumes the poison sits
-in few label classes (the attack's target); it never sees the poison mask.
+trigger that survives denoising and saturates the softmax), because the split is on features, not
+on the sign of the paper's score. It needs most label classes clean to estimate the null (the
+median and MAD across classes): poison in every class (all-to-all) is past what it can calibrate.
 """
 from __future__ import annotations
 
@@ -38,16 +44,14 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..scores import Scores
+from .calibrate import critical, null_gain, strengths
 from .complete import complete_class
 from .profile import stability_profile
 from .subgroups import min_class_size, split_class
-from .whiten import class_axes
+from .whiten import class_axes, class_rows, reduce
 
-GATE_RATIO = 4.5  # a class whose strength (gain ratio x size ratio) reaches this is flagged
-GAIN_FLOOR = 0.05  # nats per sample: the median gain is taken as at least this (unimodal classes give ~0.01)
-BALANCED_SHARE = 0.8  # size_prior="auto" uses the size when this share of the classes is within BALANCED_RANGE
-BALANCED_RANGE = (0.75, 1.33)  # class size over the median class size
-GATE_SHARPNESS = 4.0  # gate = 1 / (1 + (GATE_RATIO / ratio) ** GATE_SHARPNESS): 1/2 at the threshold, ~0.16 at 2/3 of it
+ALPHA = 0.05  # chance that a data set with no poisoned class has a class flagged (any number of classes)
+SPREAD_FLOOR = 0.01  # least spread of log gain: gains within 1% of each other are taken as equal
 
 
 @dataclass
@@ -68,7 +72,7 @@ class Detection:
         return [row["class"] for row in self.classes if row["flagged"]]
 
 
-def _check(scores, components, profile_weight, gate_ratio, size_prior):
+def _check(scores, components, profile_weight, alpha):
     if not isinstance(scores, Scores):
         raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
     if isinstance(components, bool) or not isinstance(components, int) or components < 1:
@@ -76,11 +80,8 @@ def _check(scores, components, profile_weight, gate_ratio, size_prior):
     if isinstance(profile_weight, bool) or not isinstance(profile_weight, (int, float)) or not math.isfinite(
             profile_weight) or profile_weight < 0:
         raise ValueError(f"profile_weight must be a finite number >= 0, got {profile_weight!r}")
-    if isinstance(gate_ratio, bool) or not isinstance(gate_ratio, (int, float)) or not math.isfinite(
-            gate_ratio) or gate_ratio <= 1:
-        raise ValueError(f"gate_ratio must be a finite number > 1 (times the median class), got {gate_ratio!r}")
-    if not isinstance(size_prior, bool) and size_prior != "auto":
-        raise ValueError(f"size_prior must be 'auto', True or False, got {size_prior!r}")
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 0.5:
+        raise ValueError(f"alpha must be a number in (0, 0.5) (the false-alarm rate per data set), got {alpha!r}")
     if len(scores) == 0:
         raise ValueError("scores hold no samples")
     if scores.features is not None and (scores.features.ndim != 2 or len(scores.features) != len(scores)):
@@ -95,75 +96,82 @@ def _check(scores, components, profile_weight, gate_ratio, size_prior):
     return classes
 
 
-def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0,
-           gate_ratio: float = GATE_RATIO, size_prior: bool | str = "auto") -> Detection:
+def _splits(scores, classes, rows, profile, components, profile_weight):
+    """Per class (in `classes` order): its ClassSplit or None (too small), and the split's dimension."""
+    small = min_class_size(components)
+    splits = [None] * classes.size
+    if scores.features is None:
+        for k, c in enumerate(classes):
+            if rows[c].size >= small:
+                splits[k] = split_class(None, profile[rows[c]])
+        return splits, profile.shape[1], None
+    x = reduce(scores.features)
+    if not np.isfinite(x).all():
+        raise ValueError("scores.features hold non-finite values; re-score the data")
+    axes = class_axes(x, rows, components, only=[c for c in classes if rows[c].size >= small])
+    centroids = np.stack([x[rows[c]].mean(0) for c in classes]).astype(np.float64)
+    for k, c in enumerate(classes):
+        if c in axes:
+            splits[k] = split_class(axes[c], profile[rows[c]], features=x[rows[c]].astype(np.float64),
+                                    others=np.delete(centroids, k, axis=0), profile_weight=profile_weight)
+    dim = next((a.axes.shape[1] for a in axes.values()), components)
+    return splits, dim, x
+
+
+def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, alpha: float = ALPHA) -> Detection:
     """Score every sample of `scores` for being poisoned, in both directions (see the module doc).
 
     components: whitened principal components of the penultimate features used per class;
     profile_weight: weight of the stability profile in the split, next to them (0: features alone;
-    the profile still names each suspect group's direction); gate_ratio: the strength at which a
-    class's gate reaches 1/2 and it is flagged; size_prior: count a class larger than the median
-    class as that much more suspect (dirty-label poison adds samples to its target) and complete its
-    cut (complete.py); "auto": when the classes are otherwise about equally large. Works without
-    features (scores from `ucfast.score(...)` without features=True) on the per-variant distances
-    alone, less sharply.
+    the profile still names each suspect group's direction); alpha: the chance that a data set with
+    no poisoned class gets a class flagged. Works without features (scores from
+    `ucfast.score(..., features=False)`) on the per-variant distances alone, less sharply.
     """
-    classes = _check(scores, components, profile_weight, gate_ratio, size_prior)
+    classes = _check(scores, components, profile_weight, alpha)
     profile, names = stability_profile(scores)
-    feats = None if scores.features is None else scores.features.astype(np.float64)
     n = len(scores)
+    rows = class_rows(scores.label, classes)
+    counts = np.array([rows[c].size for c in classes])
+    splits, dim, x = _splits(scores, classes, rows, profile, components, profile_weight)
     posterior = np.zeros(n)
-    gains = np.zeros(classes.size)
-    splits = {}
-    small = min_class_size(components)
-    counts = np.array([int((scores.label == c).sum()) for c in classes])
-    if feats is not None:
-        centroids = np.stack([feats[scores.label == c].mean(0) for c in classes])  # [K, D]
-        axes = class_axes(feats, scores.label, classes, components)
+    gains, t, noise = np.zeros(classes.size), np.zeros(classes.size), np.full(classes.size, SPREAD_FLOOR)
     for k, c in enumerate(classes):
-        rows = np.flatnonzero(scores.label == c)
-        if rows.size < small:
-            continue
-        if feats is None:
-            split = split_class(None, None, profile[rows])
-        else:
-            split = split_class(axes[c], feats[rows], profile[rows], others=np.delete(centroids, k, axis=0),
-                                profile_weight=profile_weight)
-        posterior[rows] = split.posterior
-        gains[k] = split.gain
-        splits[int(c)] = split
-    gain_ratio = gains / max(float(np.median(gains)), GAIN_FLOOR)
-    size = counts / float(np.median(counts))
-    balanced = float(np.mean((size >= BALANCED_RANGE[0]) & (size <= BALANCED_RANGE[1])))
-    asked = size_prior
-    if size_prior == "auto":
-        size_prior = balanced >= BALANCED_SHARE
-    ratio = np.maximum(gain_ratio, 0.0) * (np.maximum(size, 1.0) if size_prior else 1.0)
-    gate = ratio ** GATE_SHARPNESS / (ratio ** GATE_SHARPNESS + gate_ratio ** GATE_SHARPNESS)
+        mean0 = null_gain(int(counts[k]), dim)
+        split = splits[k]
+        gains[k] = split.gain if split is not None else 0.0
+        t[k] = max(math.log(max(gains[k], 1e-12)), mean0)
+        if split is not None and gains[k] > 0:
+            noise[k] = max(SPREAD_FLOOR, split.gain_se / gains[k])
+        if split is not None:
+            posterior[rows[c]] = split.posterior
+    size = np.log(counts)
+    size_floor = 1.0 / math.sqrt(float(np.median(counts)))
+    split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
+    limit, sized_limit = critical(int(classes.size), float(alpha))
+    strength = np.maximum(split_z / limit, sized_z / sized_limit)  # >= 1: flagged by either test
+    gate = 1.0 / (1.0 + np.exp(-limit * (strength - 1.0)))
+    flagged = strength >= 1.0
     completed = np.zeros(n, dtype=bool)
-    if size_prior and feats is not None:
+    if x is not None:
         for k, c in enumerate(classes):
-            if ratio[k] >= gate_ratio and int(c) in splits:
-                completed[complete_class(feats, scores.label, classes, c, posterior > 0.5,
-                                         float(np.median(counts)), components)] = True
+            if flagged[k] and size_z[k] >= limit and splits[k] is not None:
+                completed[complete_class(x, rows, c, posterior > 0.5, float(np.median(counts)), components)] = True
     values = np.zeros(n)
     rows_out = []
     distance_columns = [i for i, name in enumerate(names) if name != "feature_norm"]
     for k, c in enumerate(classes):
-        rows = scores.label == c
-        values[rows] = gate[k] * (1.0 + np.where(completed[rows], 1.0, posterior[rows])) / 2.0
-        split = splits.get(int(c))
-        row = {"class": int(c), "samples": int(counts[k]), "gain": float(gains[k]), "gain_ratio": float(gain_ratio[k]),
-               "size": float(size[k]), "ratio": float(ratio[k]), "gate": float(gate[k]),
-               "flagged": bool(ratio[k] >= gate_ratio), "split": split is not None,
-               "completed": int(completed[rows].sum())}
+        r = rows[c]
+        values[r] = gate[k] * (1.0 + np.where(completed[r], 1.0, posterior[r])) / 2.0
+        split = splits[k]
+        row = {"class": int(c), "samples": int(counts[k]), "gain": float(gains[k]), "statistic": float(t[k]),
+               "split_z": float(split_z[k]), "size_z": float(size_z[k]), "strength": float(strength[k]), "gate": float(gate[k]),
+               "flagged": bool(flagged[k]), "split": split is not None, "completed": int(completed[r].sum())}
         if split is not None:
             shift = float(np.mean(split.suspect_profile[distance_columns]))
             row.update({"suspect": split.size, "direction": "stable" if shift < 0 else "susceptible",
                         "suspect_profile": dict(zip(names, np.round(split.suspect_profile, 3).tolist()))})
         rows_out.append(row)
     return Detection(values=values, posterior=posterior, completed=completed, classes=rows_out, profile_names=names,
-                     settings={"components": components, "profile_weight": profile_weight, "gate_ratio": gate_ratio,
-                               "size_prior": size_prior, "size_prior_asked": asked, "balanced_share": balanced,
-                               "features": scores.features is not None,
-                               "min_class_size": small})
+                     settings={"components": components, "profile_weight": profile_weight, "alpha": float(alpha),
+                               "critical": limit, "sized_critical": sized_limit, "features": scores.features is not None,
+                               "min_class_size": min_class_size(components)})

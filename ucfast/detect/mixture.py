@@ -1,8 +1,9 @@
 """Two-group splits of a point cloud: 2-means, then a two-component diagonal Gaussian mixture.
 
-`split_two(Y)` returns the posterior of membership in one group for every row of Y [n, d] and the
+`split_two(Y)` returns the posterior of membership in one group for every row of Y [n, d], the
 mixture's log-likelihood gain per sample over one Gaussian (how much better two groups explain
-the data than one; near 0 for a unimodal cloud). Deterministic: the 2-means starts come from the
+the data than one; near 0 for a unimodal cloud) and the gain's standard error (the spread of the
+per-sample gains over sqrt(n)). Deterministic: the 2-means starts come from the
 first principal axis (median, upper and lower quartile splits) and the best is kept.
 """
 from __future__ import annotations
@@ -28,8 +29,9 @@ def _diag_loglik(y: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
     return -0.5 * ((y - mu) ** 2 / var + np.log(2 * np.pi * var)).sum(1)
 
 
-def split_two(y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float]:
-    """(posterior [n] of the first group, gain per sample) for y [n, d] float64, n >= 4."""
+def split_two(y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float, float]:
+    """(posterior [n] of the first group, gain per sample, its standard error) for y [n, d]
+    float64, n >= 4."""
     centred = y - y.mean(0)
     axis = np.linalg.svd(centred, full_matrices=False)[2][0]
     p = centred @ axis
@@ -44,7 +46,7 @@ def split_two(y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float]:
         if r2 > best_r2:
             best, best_r2 = group, r2
     if best is None:
-        return np.zeros(len(y)), 0.0
+        return np.zeros(len(y)), 0.0, 0.0
     r = best.astype(np.float64)
     for _ in range(iters):
         pi = float(np.clip(r.mean(), 1e-3, 1 - 1e-3))
@@ -54,5 +56,5 @@ def split_two(y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float]:
         l1 = np.log(pi) + _diag_loglik(y, mu1, v1)
         l0 = np.log(1 - pi) + _diag_loglik(y, mu0, v0)
         r = 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -50, 50)))
-    one = _diag_loglik(y, y.mean(0), y.var(0) + VAR_FLOOR)
-    return r, float((np.logaddexp(l1, l0) - one).mean())
+    per_sample = np.logaddexp(l1, l0) - _diag_loglik(y, y.mean(0), y.var(0) + VAR_FLOOR)
+    return r, float(per_sample.mean()), float(per_sample.std() / np.sqrt(len(y)))

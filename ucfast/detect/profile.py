@@ -14,6 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..scores import Scores
+from .whiten import CHUNK
 
 FLOOR = 1e-7  # distances below this (exactly stable outputs) are treated as equal
 
@@ -33,7 +34,9 @@ def stability_profile(scores: Scores) -> tuple[np.ndarray, list[str]]:
     names = list(scores.components)
     columns = [np.log(np.maximum(scores.components[k].astype(np.float64), 0.0) + FLOOR) for k in names]
     if scores.features is not None:
-        norm = np.linalg.norm(scores.features.astype(np.float64), axis=1)
+        feats = scores.features
+        norm = np.concatenate([np.linalg.norm(np.asarray(feats[s:s + CHUNK], dtype=np.float32), axis=1)
+                               for s in range(0, len(feats), CHUNK)]).astype(np.float64)
         columns.append(np.log(norm + FLOOR))
         names.append("feature_norm")
     return robust_z(np.stack(columns, axis=1)), names

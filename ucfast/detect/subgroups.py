@@ -4,13 +4,19 @@ With features, the samples of one class are described by their top principal com
 units of natural within-class variation (`whiten.class_axes`, scaled together by the spread of
 the first, so their relative variances are kept), plus, when `profile_weight` > 0, their
 stability profile standardised within the class. A diagonal two-Gaussian mixture splits them
-(`mixture.split_two`). The suspect group is the one whose feature centroid lies further from the
-nearest centroid of another class: poison is a concept of its own (the trigger), while the
-genuine members of a class sit at the usual distance from the classes that resemble them. This
-holds whichever group is larger (clean-label poison can be most of its class) and whichever way
-the poison's stability goes. Without features, the split runs on the stability profile alone and
-the suspect group is the one whose median profile lies further from the typical sample of the
-whole data set (either direction: more susceptible or more stable).
+(`mixture.split_two`). The suspect group is the one whose own variation departs further from the
+variation every other class shows: on the directions the other classes vary along most (pose,
+brightness, sub-type), the genuine members of a class vary as the members of any class do, while
+a poison group does not - a trigger collapses that variation, or dirty-label poison brings the
+spread of several source classes. The departure is the Kullback-Leibler divergence of the group's
+Gaussian (its weighted covariance on those directions, in units of the other classes' variation)
+from the other classes' (the identity there). When the two groups depart within TIE of each
+other, the suspect is the group whose centroid lies further from the nearest other class (poison
+is a concept of its own, the trigger). This holds whichever group is larger (clean-label
+poison can be most of its class) and whichever way the poison's stability goes. Without
+features, the split runs on the stability profile alone and the suspect group is the one whose
+median profile lies further from the typical sample of the whole data set (either direction: more
+susceptible or more stable).
 """
 from __future__ import annotations
 
@@ -19,16 +25,21 @@ from dataclasses import dataclass
 import numpy as np
 
 from .mixture import split_two
+from .whiten import Whitened
+
+
+TIE = 0.1  # departures closer than this share of the larger one decide nothing
 
 
 @dataclass
 class ClassSplit:
     """The split of one class: posterior [n] of the suspect group, the mixture gain (per sample,
-    over one Gaussian), the suspect group's size and the medians of the global stability profile in
-    the suspect group."""
+    over one Gaussian) and its standard error, the suspect group's size and the medians of the
+    global stability profile in the suspect group."""
 
     posterior: np.ndarray
     gain: float
+    gain_se: float
     size: int
     suspect_profile: np.ndarray
 
@@ -38,31 +49,50 @@ def min_class_size(components: int) -> int:
     return max(2 * (components + 4), 16)
 
 
-def split_class(axes: np.ndarray | None, features: np.ndarray | None, profile: np.ndarray, *,
+def departure(natural: np.ndarray, weight: np.ndarray) -> float:
+    """KL divergence of N(mean, cov) of the weighted rows of natural [n, m] from N(0, I)'s spread
+    (the mean is not counted: only how the group varies)."""
+    w = weight / max(weight.sum(), 1e-12)
+    centred = natural - w @ natural
+    cov = (centred * w[:, None]).T @ centred + 1e-6 * np.eye(natural.shape[1])
+    return 0.5 * float(np.trace(cov) - natural.shape[1] - np.linalg.slogdet(cov)[1])
+
+
+def _further_from_others(features: np.ndarray, others: np.ndarray, posterior: np.ndarray) -> bool:
+    """Whether the posterior's group has its centroid further from the nearest other class's
+    centroid than the rest of the class does."""
+    inside = posterior @ features / posterior.sum()
+    outside = (1.0 - posterior) @ features / (1.0 - posterior).sum()
+    return np.linalg.norm(others - inside, axis=1).min() > np.linalg.norm(others - outside, axis=1).min()
+
+
+def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.ndarray | None = None,
                 others: np.ndarray | None = None, profile_weight: float = 0.0) -> ClassSplit:
-    """Split one class. axes [n, r]: its whitened principal components (or None without features);
-    features [n, D]: its raw features, with others [K-1, D] the centroids of the other classes (both
-    required with axes); profile [n, P]: the global robust-z stability profile."""
-    if axes is not None and (features is None or others is None or len(others) == 0):
-        raise ValueError("split_class needs the raw features and the centroids of the other classes with axes")
+    """Split one class. whitened: the class in the other classes' units (`whiten.class_axes`), or
+    None without features; profile [n, P]: the global robust-z stability profile of its samples;
+    features [n, d] and others [K - 1, d]: its reduced features and the other classes' centroids,
+    for the tie-break (both needed with whitened)."""
     parts = []
-    if axes is not None:
+    if whitened is not None:
+        axes = whitened.axes
         scale = axes[:, 0].std() if axes.size else 0.0
         parts.append(axes / scale if scale > 0 else axes)
-    if axes is None or profile_weight > 0:
+    if whitened is None or profile_weight > 0:
         std = profile.std(0)
-        weight = 1.0 if axes is None else profile_weight
+        weight = 1.0 if whitened is None else profile_weight
         parts.append(weight * (profile - profile.mean(0)) / np.where(std > 0, std, 1.0))
-    posterior, gain = split_two(np.concatenate(parts, axis=1))
+    posterior, gain, gain_se = split_two(np.concatenate(parts, axis=1))
     group = posterior > 0.5
     if group.all() or not group.any():
-        return ClassSplit(np.zeros(len(profile)), 0.0, 0, np.median(profile, 0))
-    if axes is not None:
-        centroid1 = posterior @ features / posterior.sum()
-        centroid0 = (1.0 - posterior) @ features / (1.0 - posterior).sum()
-        flip = np.linalg.norm(others - centroid0, axis=1).min() > np.linalg.norm(others - centroid1, axis=1).min()
+        return ClassSplit(np.zeros(len(profile)), 0.0, 0.0, 0, np.median(profile, 0))
+    if whitened is not None:
+        inside, outside = departure(whitened.natural, posterior), departure(whitened.natural, 1.0 - posterior)
+        if abs(inside - outside) > TIE * max(inside, outside):
+            flip = outside > inside
+        else:
+            flip = not _further_from_others(features, others, posterior)
     else:
         flip = np.linalg.norm(np.median(profile[~group], 0)) > np.linalg.norm(np.median(profile[group], 0))
     if flip:
         posterior, group = 1.0 - posterior, ~group
-    return ClassSplit(posterior, gain, int(group.sum()), np.median(profile[group], 0))
+    return ClassSplit(posterior, gain, gain_se, int(group.sum()), np.median(profile[group], 0))

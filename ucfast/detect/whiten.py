@@ -7,46 +7,87 @@ class (the class's own poison cannot inflate it and hide), then projected on its
 principal axes in that whitened space: a poison group then carries most of the class's variance
 and splits off cleanly, while natural sub-types shrink to the size they have everywhere.
 
-To keep this cheap for wide features and many classes, everything runs in the top DIMS principal
-axes of the whole data set (one eigendecomposition of a D x D covariance, then one of a
-DIMS x DIMS matrix per class).
+Everything runs in the top DIMS principal axes of the whole data set (`reduce`: one D x D
+covariance accumulated over chunks of rows, so float16 or memory-mapped features of any length
+are never copied whole; the result is float32 [N, <= DIMS]), then one DIMS x DIMS
+eigendecomposition per class.
 """
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 DIMS = 256  # principal axes of the whole data set kept before whitening
 RIDGE = 1e-3  # added to the pooled covariance, as a share of its mean eigenvalue
+NATURAL = 16  # directions of the other classes' largest within-class variation, for `Whitened.natural`
+CHUNK = 16384  # rows per step when reading the features
 
 
-def _reduce(features: np.ndarray) -> np.ndarray:
-    centred = features - features.mean(0)
-    if centred.shape[1] <= DIMS:
-        return centred
-    _, eigvec = np.linalg.eigh(centred.T @ centred)
-    return centred @ eigvec[:, ::-1][:, :DIMS]
+def _chunks(n: int):
+    for start in range(0, n, CHUNK):
+        yield slice(start, min(start + CHUNK, n))
 
 
-def class_axes(features: np.ndarray, label: np.ndarray, classes: np.ndarray, components: int,
-               only=None) -> dict:
-    """{class: [n_c, r] float64}: each class's samples on its top r <= components principal axes
-    after whitening by the other classes' pooled within-class covariance. features [N, D] float64;
-    only: the classes to return (default: all)."""
-    x = _reduce(features)
-    residual = np.empty_like(x)
-    rows = {}
-    for c in classes:
-        rows[c] = np.flatnonzero(label == c)
-        residual[rows[c]] = x[rows[c]] - x[rows[c]].mean(0)
-    scatter = residual.T @ residual
+def reduce(features) -> np.ndarray:
+    """float32 [N, min(D, DIMS)]: the centred features on the data set's top principal axes
+    (all axes, unrotated, when D <= DIMS). features: [N, D] array-like (float16/32/64, memmap)."""
+    n, d = features.shape
+    mean = np.zeros(d)
+    for rows in _chunks(n):
+        mean += np.asarray(features[rows], dtype=np.float64).sum(0)
+    mean /= max(n, 1)
+    if d <= DIMS:
+        return np.concatenate([(np.asarray(features[r], dtype=np.float32) - mean.astype(np.float32))
+                               for r in _chunks(n)]) if n else np.zeros((0, d), np.float32)
+    scatter = np.zeros((d, d))
+    for rows in _chunks(n):
+        block = np.asarray(features[rows], dtype=np.float32) - mean.astype(np.float32)
+        scatter += block.T @ block
+    axes = np.linalg.eigh(scatter)[1][:, ::-1][:, :DIMS].astype(np.float32)
+    out = np.empty((n, DIMS), dtype=np.float32)
+    for rows in _chunks(n):
+        out[rows] = (np.asarray(features[rows], dtype=np.float32) - mean.astype(np.float32)) @ axes
+    return out
+
+
+def class_rows(label: np.ndarray, classes: np.ndarray) -> dict:
+    """{class: its row positions}, from one stable sort of the labels."""
+    order = np.argsort(label, kind="stable")
+    bounds = np.searchsorted(label[order], classes, side="left"), np.searchsorted(label[order], classes, side="right")
+    return {c: order[lo:hi] for c, lo, hi in zip(classes, *bounds)}
+
+
+@dataclass
+class Whitened:
+    """One class in units of the other classes' within-class variation: `axes` [n, r], its samples
+    on its own top r principal axes there; `natural` [n, m], its (centred) samples along the m
+    directions the other classes vary along most, each of unit variance in those classes."""
+
+    axes: np.ndarray
+    natural: np.ndarray
+
+
+def class_axes(x: np.ndarray, rows: dict, components: int, only=None) -> dict:
+    """{class: Whitened}, r <= components, whitened by the other classes' pooled within-class
+    covariance. x: `reduce`d features [N, d]; rows: `class_rows`; only: the classes to return
+    (default: all)."""
+    d = x.shape[1]
+    scatter = np.zeros((d, d))
+    own = {}
+    for c, r in rows.items():
+        block = x[r].astype(np.float64)
+        block -= block.mean(0)
+        own[c] = block.T @ block
+        scatter += own[c]
+    total = sum(r.size for r in rows.values())
     out = {}
-    for c in classes if only is None else only:
-        own = residual[rows[c]]
-        others = len(label) - len(own)
-        cov = (scatter - own.T @ own) / max(others, 1)
-        cov += RIDGE * max(float(np.trace(cov)) / len(cov), 1e-12) * np.eye(len(cov))
+    for c in rows if only is None else only:
+        cov = (scatter - own[c]) / max(total - rows[c].size, 1)
+        cov += RIDGE * max(float(np.trace(cov)) / d, 1e-12) * np.eye(d)
         eigval, eigvec = np.linalg.eigh(cov)
-        white = own @ (eigvec / np.sqrt(np.maximum(eigval, 1e-12)))
+        block = x[rows[c]].astype(np.float64)
+        white = (block - block.mean(0)) @ (eigvec / np.sqrt(np.maximum(eigval, 1e-12)))
         axes = np.linalg.svd(white, full_matrices=False)[2][:components]
-        out[c] = white @ axes.T
+        out[c] = Whitened(white @ axes.T, white[:, ::-1][:, :NATURAL])
     return out

@@ -1,0 +1,95 @@
+"""Null distributions the class gate is calibrated on, computed once per process by simulation.
+
+null_gain(n, r): the mean log(mixture gain) that `mixture.split_two` finds in n samples of ONE
+    r-dimensional Gaussian (a class with no second group), by a seeded parametric bootstrap on a
+    geometric grid of sizes (interpolated in log n): the floor of a class's statistic, so a small
+    class that splits a unimodal cloud by chance is not read as split.
+critical(K, alpha): the values that the largest class strengths (`strengths`) of K classes exceed
+    with probability alpha / 2 each when every class is clean, i.e. when the classes' statistics
+    and log sizes are draws of Gaussians, location and spread estimated from those same K draws as
+    the detector does. The false-alarm rate is per data set, not per class: with
+    1000 clean classes as with 10, a flag comes with probability alpha.
+"""
+from __future__ import annotations
+
+import math
+from functools import lru_cache
+
+import numpy as np
+
+from .mixture import split_two
+
+GRID_STEP = 1.25  # ratio between bootstrap sizes
+GRID_TOP = 2048  # largest simulated size; beyond it the gain of a spurious split falls as 1 / n
+BOOTSTRAP = 48  # simulated classes per grid size
+TRIALS = 4000  # simulated data sets per critical value
+
+
+@lru_cache(maxsize=None)
+def _null_at(n: int, r: int) -> float:
+    rng = np.random.default_rng([n, r, 0xC411])
+    return float(np.mean([math.log(max(split_two(rng.standard_normal((n, r)))[1], 1e-6)) for _ in range(BOOTSTRAP)]))
+
+
+def _grid(n: int) -> tuple[int, int, float]:
+    k = math.log(max(n, 16) / 16) / math.log(GRID_STEP)
+    lo = math.floor(k)
+    return round(16 * GRID_STEP ** lo), round(16 * GRID_STEP ** (lo + 1)), k - lo
+
+
+def null_gain(n: int, r: int) -> float:
+    """Mean log gain for n samples of one r-d Gaussian."""
+    beyond = math.log(max(n, GRID_TOP) / GRID_TOP)
+    lo, hi, w = _grid(min(n, GRID_TOP))
+    return (1 - w) * _null_at(lo, r) + w * _null_at(hi, r) - beyond
+
+
+TRIM = 0.8  # share of the other classes (those closest to their median) the spread is estimated on
+EXACT_UP_TO = 64  # classes up to which each class is left out of its own null exactly
+
+
+def _spread(x: np.ndarray) -> np.ndarray:
+    """Root mean square deviation from the median over the TRIM share of entries closest to it,
+    along the last axis (more efficient than the MAD with ten classes; up to 1 - TRIM of the
+    entries may be poisoned classes without inflating it)."""
+    dev = np.sort(np.abs(x - np.median(x, axis=-1, keepdims=True)), axis=-1)
+    keep = max(2, int(math.ceil(TRIM * x.shape[-1])))
+    return np.sqrt(np.mean(dev[..., :keep] ** 2, axis=-1))
+
+
+def _z(x: np.ndarray, floor) -> np.ndarray:
+    """Each entry's z against the OTHER entries of its row (median, trimmed spread) along the last
+    axis, so a poisoned class never enters its own null; beyond EXACT_UP_TO entries, one entry's
+    share of the null is below 1/64 and the null of all entries is used."""
+    k = x.shape[-1]
+    if k > EXACT_UP_TO:
+        return (x - np.median(x, axis=-1, keepdims=True)) / np.maximum(_spread(x)[..., None], floor)
+    others = np.broadcast_to(x[..., None, :], x.shape + (k,))[..., ~np.eye(k, dtype=bool)].reshape(x.shape + (k - 1,))
+    return (x - np.median(others, axis=-1)) / np.maximum(_spread(others), floor)
+
+
+def strengths(t: np.ndarray, t_floor, u: np.ndarray, u_floor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(split z, split-and-size z, size z) per class from the per-class statistics t [..., K]
+    (floor of their spread t_floor) and log sizes u [..., K] (floor u_floor): z of t against the
+    other classes; that z plus the positive part of the size z, the size adding at most as much as
+    the split shows (size alone never flags a class); and the size z itself."""
+    z = _z(t, t_floor)
+    size = _z(u, u_floor)
+    return z, z + np.minimum(np.maximum(size, 0.0), np.maximum(z, 0.0)), size
+
+
+@lru_cache(maxsize=None)
+def critical(k: int, alpha: float) -> tuple[float, float]:
+    """Critical values of the largest split z and the largest split-and-size z of k clean classes,
+    each exceeded with probability alpha / 2 (so either test flags a clean data set with probability
+    at most alpha). Monte Carlo over Gaussian statistics and sizes, seeded."""
+    rng = np.random.default_rng([k, 0xA1FA])
+    batch = max(1, min(TRIALS, 2_000_000 // (k * k if k <= EXACT_UP_TO else k)))
+    split_tops, sized_tops = [], []
+    for start in range(0, TRIALS, batch):
+        m = min(batch, TRIALS - start)
+        z, sized, _ = strengths(rng.standard_normal((m, k)), 0.0, rng.standard_normal((m, k)), 0.0)
+        split_tops.append(z.max(1))
+        sized_tops.append(sized.max(1))
+    q = 1 - alpha / 2
+    return float(np.quantile(np.concatenate(split_tops), q)), float(np.quantile(np.concatenate(sized_tops), q))
