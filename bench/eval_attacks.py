@@ -61,10 +61,10 @@ def _setup(cell: str, seed: int):
     return train_set, test_set, mean, std, poisoned.materialise()
 
 
-def _fit(dataset, classes, mean, std, seed, indices=None):
+def _fit(cell, dataset, classes, mean, std, seed, indices=None):
     torch.manual_seed(seed)
-    return train.fit(models.build("cnn", classes), dataset, epochs=EPOCHS, mean=mean, std=std, seed=seed,
-                     progress=False, indices=indices)
+    return train.fit(models.build("cnn", classes), dataset, epochs=CELLS[cell].get("epochs", EPOCHS), mean=mean,
+                     std=std, seed=seed, progress=False, indices=indices)
 
 
 def stage_score(cell: str, seed: int, folder: str) -> dict:
@@ -72,7 +72,7 @@ def stage_score(cell: str, seed: int, folder: str) -> dict:
     train_set, test_set, mean, std, poisoned = _setup(cell, seed)
     dataset = train_set if poisoned is None else poisoned
     classes = data.num_classes_of(train_set)
-    model = _fit(dataset, classes, mean, std, seed)
+    model = _fit(cell, dataset, classes, mean, std, seed)
     meta = {"cell": cell, "seed": seed, "samples": len(dataset), "classes": classes,
             "ca_before": train.accuracy(model, test_set, mean=mean, std=std),
             "asr_before": None if poisoned is None else train.attack_success_rate(model, poisoned, test_set,
@@ -125,7 +125,7 @@ def stage_retrain(cell: str, seed: int, folder: str) -> dict:
     train_set, test_set, mean, std, poisoned = _setup(cell, seed)
     dataset = train_set if poisoned is None else poisoned
     sel = ucfast.select(ucfast.Scores.load(os.path.join(folder, "scores.npz")))
-    model = _fit(dataset, data.num_classes_of(train_set), mean, std, seed, indices=sel.kept)
+    model = _fit(cell, dataset, data.num_classes_of(train_set), mean, std, seed, indices=sel.kept)
     out = {"removed": int(sel.removed.size), "ca_after": train.accuracy(model, test_set, mean=mean, std=std),
            "asr_after": None if poisoned is None else train.attack_success_rate(model, poisoned, test_set,
                                                                                 mean=mean, std=std)}

@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..scores import Scores
-from .whiten import CHUNK
+from .whiten import CHUNK, read_rows
 
 FLOOR = 1e-7  # distances below this (exactly stable outputs) are treated as equal
 
@@ -35,7 +35,7 @@ def stability_profile(scores: Scores) -> tuple[np.ndarray, list[str]]:
     columns = [np.log(np.maximum(scores.components[k].astype(np.float64), 0.0) + FLOOR) for k in names]
     if scores.features is not None:
         feats = scores.features
-        norm = np.concatenate([np.linalg.norm(np.asarray(feats[s:s + CHUNK], dtype=np.float32), axis=1)
+        norm = np.concatenate([np.linalg.norm(read_rows(feats, slice(s, min(s + CHUNK, len(feats)))), axis=1)
                                for s in range(0, len(feats), CHUNK)]).astype(np.float64)
         columns.append(np.log(norm + FLOOR))
         names.append("feature_norm")

@@ -29,25 +29,39 @@ def _chunks(n: int):
         yield slice(start, min(start + CHUNK, n))
 
 
+def read_rows(features, rows: slice) -> np.ndarray:
+    """float32 copy of features[rows] (a contiguous slice). A memory-mapped .npy is read from its
+    file instead of through the map, so the pages read do not stay resident in this process."""
+    if isinstance(features, np.memmap) and features.flags.c_contiguous and features.ndim == 2:
+        width = features.shape[1]
+        start = features.offset + rows.start * width * features.dtype.itemsize
+        block = np.fromfile(features.filename, dtype=features.dtype, count=(rows.stop - rows.start) * width,
+                            offset=start)
+        return block.reshape(-1, width).astype(np.float32)
+    return np.asarray(features[rows], dtype=np.float32)
+
+
 def reduce(features) -> np.ndarray:
     """float32 [N, min(D, DIMS)]: the centred features on the data set's top principal axes
     (all axes, unrotated, when D <= DIMS). features: [N, D] array-like (float16/32/64, memmap)."""
     n, d = features.shape
     mean = np.zeros(d)
     for rows in _chunks(n):
-        mean += np.asarray(features[rows], dtype=np.float64).sum(0)
-    mean /= max(n, 1)
+        mean += read_rows(features, rows).sum(0, dtype=np.float64)
+    mean = (mean / max(n, 1)).astype(np.float32)
     if d <= DIMS:
-        return np.concatenate([(np.asarray(features[r], dtype=np.float32) - mean.astype(np.float32))
-                               for r in _chunks(n)]) if n else np.zeros((0, d), np.float32)
+        out = np.empty((n, d), dtype=np.float32)
+        for rows in _chunks(n):
+            out[rows] = read_rows(features, rows) - mean
+        return out
     scatter = np.zeros((d, d))
     for rows in _chunks(n):
-        block = np.asarray(features[rows], dtype=np.float32) - mean.astype(np.float32)
+        block = read_rows(features, rows) - mean
         scatter += block.T @ block
     axes = np.linalg.eigh(scatter)[1][:, ::-1][:, :DIMS].astype(np.float32)
     out = np.empty((n, DIMS), dtype=np.float32)
     for rows in _chunks(n):
-        out[rows] = (np.asarray(features[rows], dtype=np.float32) - mean.astype(np.float32)) @ axes
+        out[rows] = (read_rows(features, rows) - mean) @ axes
     return out
 
 
@@ -86,8 +100,9 @@ def class_axes(x: np.ndarray, rows: dict, components: int, only=None) -> dict:
         cov = (scatter - own[c]) / max(total - rows[c].size, 1)
         cov += RIDGE * max(float(np.trace(cov)) / d, 1e-12) * np.eye(d)
         eigval, eigvec = np.linalg.eigh(cov)
+        whitening = eigvec / np.sqrt(np.maximum(eigval, 1e-12))
+        axes = np.linalg.eigh(whitening.T @ own[c] @ whitening)[1][:, ::-1][:, :components]  # top principal axes
         block = x[rows[c]].astype(np.float64)
-        white = (block - block.mean(0)) @ (eigvec / np.sqrt(np.maximum(eigval, 1e-12)))
-        axes = np.linalg.svd(white, full_matrices=False)[2][:components]
-        out[c] = Whitened(white @ axes.T, white[:, ::-1][:, :NATURAL])
+        white = (block - block.mean(0)) @ whitening
+        out[c] = Whitened(white @ axes, white[:, ::-1][:, :NATURAL])
     return out

@@ -35,9 +35,10 @@ def select_readable(rule: Rule, total, label, pred, components: dict, features=N
     """Apply `rule` to the readable samples of the job's merged [N] arrays (total NaN: unreadable);
     components {denoiser: [N]}, features [N, D] or None; any of them may be memory-mapped."""
     index = np.flatnonzero(~np.isnan(total))
+    if features is not None and index.size < total.shape[0]:
+        features = features[index]  # a copy; with every sample readable the memory map is used as it is
     scores = Scores(np.asarray(total[index]), {name: np.asarray(v[index]) for name, v in components.items()},
-                    np.asarray(pred[index]), np.asarray(label[index]), index,
-                    features=None if features is None else np.asarray(features[index]))
+                    np.asarray(pred[index]), np.asarray(label[index]), index, features=features)
     selection = apply(scores, rule)
     status = np.full(total.shape[0], UNREADABLE, dtype=np.uint8)
     status[index] = KEPT
