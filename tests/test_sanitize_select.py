@@ -12,7 +12,7 @@ from ucfast.selection import check, top_k
 
 from .test_sanitize import make_checkpoint, make_images
 
-CLASSES, PER_CLASS, EXTRA = 8, 20, 100
+CLASSES, PER_CLASS, EXTRA = 8, 40, 120
 
 
 @pytest.fixture(scope="module")
