@@ -189,6 +189,9 @@ def test_all_to_all_shifts_every_class(clean):
     test = synthetic("test", 60, seed=3)
     triggered = a.test_set(test)
     assert torch.equal(triggered.labels, test.labels) and torch.equal(triggered.intended, (test.labels + 1) % 10)
+    big = _build("all-to-all", clean, rate=0.2, scale=2)
+    corner = big.images[big.poison_indices[0], 0, -6:, -6:]
+    assert torch.equal(corner, attacks.PATTERN.repeat_interleave(2, 0).repeat_interleave(2, 1))
 
 
 def test_two_targets_split_the_payload_between_two_triggers(clean):
@@ -282,6 +285,8 @@ def test_adaptive_patch_blends_a_subset_then_pastes_all():
     ("two-targets", {"second_target": 2}, "second_target must be a class index in 0..9 other than target=2"),
     ("two-targets", {"second_target": 10}, "second_target must be"),
     ("two-targets", {"rate": 0.005}, "needs at least 2"),
+    ("all-to-all", {"scale": 0}, "scale must be an integer in 1..8"),
+    ("all-to-all", {"scale": 2.0}, "scale must be an integer in 1..8"),
 ])
 def test_bad_new_attack_options_are_named(clean, name, kw, match):
     with pytest.raises(ValueError, match=match):

@@ -1,6 +1,8 @@
 """BadNets all-to-all (Gu et al. 2017), dirty-label: every class has its own target.
 
-The payload is drawn from every class and gets BadNets' 3 x 3 bottom-right pattern; a sample of
+The payload is drawn from every class and gets BadNets' 3 x 3 bottom-right pattern (each cell
+`scale` x `scale` pixels: a small model learns one trigger for ten targets only from a larger
+one); a sample of
 class y is relabelled (y + 1) % K, as in Gu et al.'s all-to-all attack. `target` is accepted for
 the common interface and reported in summary(), but no label goes to it alone. The attack success
 rate is the share of triggered test images of every class predicted as (y + 1) % K.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .badnets import PATTERN
 from .base import PoisonedDataset
 from .corner import stamp_corner
 
@@ -20,14 +23,18 @@ class AllToAll(PoisonedDataset):
     name = "all-to-all"
     clean_label = False
 
-    def __init__(self, dataset, *, target: int = 0, rate: float = 0.1, seed: int = 0):
+    def __init__(self, dataset, *, target: int = 0, rate: float = 0.1, seed: int = 0, scale: int = 1):
+        if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 8:
+            raise ValueError(f"scale must be an integer in 1..8 (pixels per pattern cell), got {scale!r}")
         super().__init__(dataset, target=target, rate=rate, seed=seed)
+        self.scale = scale
+        self.pattern = PATTERN.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
 
     def target_of(self, labels) -> np.ndarray:
         return (np.asarray(labels, dtype=np.int64) + 1) % self.num_classes
 
     def apply_trigger(self, images: torch.Tensor) -> torch.Tensor:
-        return stamp_corner(images)
+        return stamp_corner(images, self.pattern)
 
     def summary(self) -> dict:
-        return {**super().summary(), "mapping": "(y + 1) % K"}
+        return {**super().summary(), "mapping": "(y + 1) % K", "scale": self.scale}
