@@ -4,7 +4,8 @@
                                          --> each class whitened by the other classes' variation
     per-variant distances (+ feature norm) --> stability profile                       (profile.py)
     per label class: two-group mixture on its top whitened components --> gain, suspect group
-                     (the group whose variation departs from the other classes')   (subgroups.py)
+                     (the group whose variation departs from the other classes'; in a class
+                     grown far past the others, the group the size of its growth)  (subgroups.py)
     class statistic  t = log gain (at least the gain one Gaussian of the class's size shows)
     class strength   robust z of t across classes (median; trimmed spread, calibrate.spread)
                      + the positive part of the robust z of log class size    (calibrate.strengths)
@@ -47,10 +48,11 @@ from ..scores import Scores
 from .calibrate import critical, null_gain, strengths
 from .complete import complete_class
 from .profile import stability_profile
-from .subgroups import min_class_size, split_class
+from .subgroups import flipped, min_class_size, split_class
 from .whiten import class_axes, class_rows, reduce
 
 ALPHA = 0.05  # chance that a data set with no poisoned class has a class flagged (any number of classes)
+SIZE_DECIDES = 0.25  # a grown class's groups: the size of its growth names the suspect when it misses the other by more than this share of the growth
 SPREAD_FLOOR = 0.01  # least spread of log gain: gains within 1% of each other are taken as equal
 
 
@@ -148,6 +150,14 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     size_floor = 1.0 / math.sqrt(float(np.median(counts)))
     split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
     limit, sized_limit = critical(int(classes.size), float(alpha))
+    for k, c in enumerate(classes):  # a class grown far past the others: the suspect is the group the size of its growth
+        split = splits[k]
+        if split is not None and size_z[k] >= limit:
+            excess = counts[k] - float(np.median(counts))
+            keep, flip = abs(split.size - excess), abs(counts[k] - split.size - excess)
+            if keep - flip > SIZE_DECIDES * excess:
+                splits[k] = flipped(split, profile[rows[c]])
+                posterior[rows[c]] = splits[k].posterior
     strength = np.maximum(split_z / limit, sized_z / sized_limit)  # >= 1: flagged by either test
     gate = 1.0 / (1.0 + np.exp(-limit * (strength - 1.0)))
     flagged = strength >= 1.0

@@ -44,6 +44,13 @@ class ClassSplit:
     suspect_profile: np.ndarray
 
 
+def flipped(split: ClassSplit, profile: np.ndarray) -> ClassSplit:
+    """The same split with the other group as the suspect; profile: the class's stability profile."""
+    posterior = 1.0 - split.posterior
+    group = posterior > 0.5
+    return ClassSplit(posterior, split.gain, split.gain_se, int(group.sum()), np.median(profile[group], 0))
+
+
 def min_class_size(components: int) -> int:
     """The fewest samples a class needs to be split."""
     return max(2 * (components + 4), 16)
