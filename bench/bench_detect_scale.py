@@ -5,7 +5,7 @@
 
 Generates the features straight into a float16 .npy memory map (what `ucfast sanitize` writes as
 features.npy): 1000 class centres, variation along 64 directions every class shares, isotropic
-noise, and in one class a planted group of 1% of its samples displaced along a direction of its own
+noise, and in one class a planted group of 10% of its samples displaced along a direction of its own
 (so the run also says whether the group is found). Then, in a fresh process, `ucfast.select` on
 Scores holding the memory map, as the sanitize job runs it; reported: wall time of the selection,
 the child's peak resident memory (ru_maxrss), the flagged classes and the planted group's recall.
@@ -33,7 +33,7 @@ def generate(path: str, n: int, dim: int, classes: int, seed: int) -> dict:
     style = rng.normal(0, 1.0, (64, dim)).astype(np.float32) / 8.0
     target = int(classes // 2)
     rows = np.flatnonzero(label == target)
-    planted = rows[:max(1, rows.size // 100)]
+    planted = rows[:max(1, rows.size // 10)]
     trigger = rng.normal(0, 1.0, dim).astype(np.float32)
     trigger *= 6.0 / np.linalg.norm(trigger)
     feats = np.lib.format.open_memmap(path, mode="w+", dtype=np.float16, shape=(n, dim))

@@ -11,7 +11,8 @@ without the ones before it:
     detect   rank the same scores with ucfast's default (`ucfast.select(scores)`, no options), the
              paper's score (ultraclean) and the peers (Spectral Signatures, Activation Clustering,
              SCAn from ucfast.peers, on the same features); AUROC and each one's own cut
-    retrain  train a fresh model on what ucfast's default cut kept; CA and ASR after
+    retrain  train a fresh model on what ucfast's default cut kept; CA and ASR after (skipped when
+             the cached retrain removed the same samples)
 The report (OUT.md, OUT.json) gives every cell's worst seed and mean, and the issue's bars. Cover
 samples (trigger, true label) count as neither poison nor clean: they are left out of AUROC and of
 the clean share removed.
@@ -19,6 +20,7 @@ the clean share removed.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -121,12 +123,21 @@ def stage_detect(folder: str) -> dict:
     return out
 
 
+def removal_digest(removed: np.ndarray) -> str:
+    return hashlib.sha256(np.ascontiguousarray(removed, dtype=np.int64).tobytes()).hexdigest()
+
+
 def stage_retrain(cell: str, seed: int, folder: str) -> dict:
+    """Retrain on what the default cut kept; a retrain.json of the same removals is kept as it is."""
+    sel = ucfast.select(ucfast.Scores.load(os.path.join(folder, "scores.npz")))
+    done = _load(folder, "retrain")
+    if done and done.get("removed_sha256") == removal_digest(sel.removed):
+        return done
     train_set, test_set, mean, std, poisoned = _setup(cell, seed)
     dataset = train_set if poisoned is None else poisoned
-    sel = ucfast.select(ucfast.Scores.load(os.path.join(folder, "scores.npz")))
     model = _fit(cell, dataset, data.num_classes_of(train_set), mean, std, seed, indices=sel.kept)
-    out = {"removed": int(sel.removed.size), "ca_after": train.accuracy(model, test_set, mean=mean, std=std),
+    out = {"removed": int(sel.removed.size), "removed_sha256": removal_digest(sel.removed),
+           "ca_after": train.accuracy(model, test_set, mean=mean, std=std),
            "asr_after": None if poisoned is None else train.attack_success_rate(model, poisoned, test_set,
                                                                                 mean=mean, std=std)}
     with open(os.path.join(folder, "retrain.json"), "w") as f:

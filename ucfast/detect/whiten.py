@@ -104,5 +104,5 @@ def class_axes(x: np.ndarray, rows: dict, components: int, only=None) -> dict:
         axes = np.linalg.eigh(whitening.T @ own[c] @ whitening)[1][:, ::-1][:, :components]  # top principal axes
         block = x[rows[c]].astype(np.float64)
         white = (block - block.mean(0)) @ whitening
-        out[c] = Whitened(white @ axes, white[:, ::-1][:, :NATURAL])
+        out[c] = Whitened(white @ axes, white[:, ::-1][:, :NATURAL].copy())  # a copy: the full block is not kept
     return out
