@@ -143,7 +143,7 @@ def test_classes_unequal_by_nature_are_not_flagged_for_their_size():
 
 @pytest.mark.parametrize("k", [10, 1000])
 def test_the_critical_value_holds_the_false_alarm_rate_per_data_set(k):
-    limit, sized_limit = critical(k, ALPHA)
+    limit, sized_limit, _ = critical(k, ALPHA)
     rng = np.random.default_rng(99)  # other draws than the ones the critical value was simulated on
     trials = 3000 if k == 10 else 300
     t, u = rng.standard_normal((trials, k)), rng.standard_normal((trials, k))

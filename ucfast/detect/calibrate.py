@@ -79,17 +79,21 @@ def strengths(t: np.ndarray, t_floor, u: np.ndarray, u_floor) -> tuple[np.ndarra
 
 
 @lru_cache(maxsize=None)
-def critical(k: int, alpha: float) -> tuple[float, float]:
-    """Critical values of the largest split z and the largest split-and-size z of k clean classes,
-    each exceeded with probability alpha / 2 (so either test flags a clean data set with probability
-    at most alpha). Monte Carlo over Gaussian statistics and sizes, seeded."""
+def critical(k: int, alpha: float) -> tuple[float, float, float]:
+    """Critical values for k clean classes: of the largest split z and of the largest
+    split-and-size z, each exceeded with probability alpha / 2 (so either test flags a clean data
+    set with probability at most alpha), and of one class's size z, exceeded with probability alpha
+    (how far a flagged class must stand out in size for its size to shape its cut). Monte Carlo
+    over Gaussian statistics and sizes, seeded."""
     rng = np.random.default_rng([k, 0xA1FA])
     batch = max(1, min(TRIALS, 2_000_000 // (k * k if k <= EXACT_UP_TO else k)))
-    split_tops, sized_tops = [], []
+    split_tops, sized_tops, sizes = [], [], []
     for start in range(0, TRIALS, batch):
         m = min(batch, TRIALS - start)
-        z, sized, _ = strengths(rng.standard_normal((m, k)), 0.0, rng.standard_normal((m, k)), 0.0)
+        z, sized, size = strengths(rng.standard_normal((m, k)), 0.0, rng.standard_normal((m, k)), 0.0)
         split_tops.append(z.max(1))
         sized_tops.append(sized.max(1))
+        sizes.append(size[:, 0])
     q = 1 - alpha / 2
-    return float(np.quantile(np.concatenate(split_tops), q)), float(np.quantile(np.concatenate(sized_tops), q))
+    return (float(np.quantile(np.concatenate(split_tops), q)), float(np.quantile(np.concatenate(sized_tops), q)),
+            float(np.quantile(np.concatenate(sizes), 1 - alpha)))

@@ -31,7 +31,7 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
             f" {st['critical']:.2f}, the value at which {len(detection.classes)} clean classes have one flagged with"
             f" probability {st['alpha']}")
     if st["features"]:
-        rule += (f"; where such a class's size alone stands out as far (size z >= {st['critical']:.2f}) and its rest"
+        rule += (f"; where such a class also stands out in size (size z >= {st['size_critical']:.2f}) and its rest"
                  f" is still over {COMPLETE_ABOVE} x the median size, also its excess over the median size, from one"
                  " end of its top whitened axis")
     assumptions = {

@@ -5,13 +5,13 @@
     per-variant distances (+ feature norm) --> stability profile                       (profile.py)
     per label class: two-group mixture on its top whitened components --> gain, suspect group
                      (the group whose variation departs from the other classes'; in a class
-                     grown far past the others, the group the size of its growth)  (subgroups.py)
+                     grown past the others, the group the size of its growth)  (subgroups.py)
     class statistic  t = log gain (at least the gain one Gaussian of the class's size shows)
     class strength   robust z of t across classes (median; trimmed spread, calibrate.spread)
                      + the positive part of the robust z of log class size    (calibrate.strengths)
     flagged          strength >= critical(K, alpha): the value the largest of K clean classes'
                      strengths exceeds with probability alpha (calibrate.critical, by simulation)
-    flagged class much larger than the others (its size z alone past the split's critical value)
+    flagged class larger than the others (its size z past one class's critical value at alpha)
                      and still oversized without its suspect group --> completed (complete.py)
     value of a sample = gate(class) x (1 + posterior(suspect group)) / 2, in [0, 1]
 
@@ -149,8 +149,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     size = np.log(counts)
     size_floor = 1.0 / math.sqrt(float(np.median(counts)))
     split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
-    limit, sized_limit = critical(int(classes.size), float(alpha))
-    for k, c in enumerate(classes):  # a class grown far past the others: the suspect is the group the size of its growth
+    limit, sized_limit, size_limit = critical(int(classes.size), float(alpha))
+    for k, c in enumerate(classes):  # a class grown far past the others (as far as a flag): the suspect is the group the size of its growth
         split = splits[k]
         if split is not None and size_z[k] >= limit:
             excess = counts[k] - float(np.median(counts))
@@ -164,7 +164,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     completed = np.zeros(n, dtype=bool)
     if x is not None:
         for k, c in enumerate(classes):
-            if flagged[k] and size_z[k] >= limit and splits[k] is not None:
+            if flagged[k] and size_z[k] >= size_limit and splits[k] is not None:
                 completed[complete_class(x, rows, c, posterior > 0.5, float(np.median(counts)), components)] = True
     values = np.zeros(n)
     rows_out = []
@@ -183,5 +183,5 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         rows_out.append(row)
     return Detection(values=values, posterior=posterior, completed=completed, classes=rows_out, profile_names=names,
                      settings={"components": components, "profile_weight": profile_weight, "alpha": float(alpha),
-                               "critical": limit, "sized_critical": sized_limit, "features": scores.features is not None,
+                               "critical": limit, "sized_critical": sized_limit, "size_critical": size_limit, "features": scores.features is not None,
                                "min_class_size": min_class_size(components)})
