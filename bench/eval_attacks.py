@@ -169,6 +169,9 @@ def main(argv=None) -> int:
             folder = os.path.join(args.cache, f"{cell}_seed{seed}")
             if args.stage in ("score", "all"):
                 stage_score(cell, seed, folder)
+            if not os.path.exists(os.path.join(folder, "scores.npz")):
+                print(f"{cell} seed {seed}: not scored ({folder} holds no scores.npz)", file=sys.stderr)
+                continue
             if args.stage in ("detect", "all"):
                 stage_detect(folder)
             if args.stage in ("retrain", "all"):
