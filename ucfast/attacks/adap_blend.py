@@ -16,16 +16,7 @@ import numpy as np
 import torch
 
 from .base import PoisonedDataset, as_uint8_batch, check_fraction, to_uint8
-
-
-def check_pattern(pattern) -> torch.Tensor:
-    """uint8 [3, H, W] from a uint8 [3, H, W] or [H, W, 3] array, else a ValueError."""
-    pattern = torch.as_tensor(np.asarray(pattern))
-    if pattern.dim() == 3 and pattern.shape[0] != 3 and pattern.shape[-1] == 3:
-        pattern = pattern.permute(2, 0, 1)
-    if pattern.dim() != 3 or pattern.shape[0] != 3 or pattern.dtype != torch.uint8:
-        raise ValueError(f"pattern must be uint8 3 x H x W or H x W x 3, got {pattern.dtype} {tuple(pattern.shape)}")
-    return pattern
+from .blended import check_pattern, key_pattern
 
 
 class AdaptiveBlend(PoisonedDataset):
@@ -65,12 +56,7 @@ class AdaptiveBlend(PoisonedDataset):
 
     def pattern(self, h: int, w: int) -> torch.Tensor:
         """The blend pattern for h x w images, uint8 [3, h, w]."""
-        if self._pattern is not None:
-            if tuple(self._pattern.shape[1:]) != (h, w):
-                raise ValueError(f"the given pattern is {tuple(self._pattern.shape[1:])} but the images are {(h, w)}")
-            return self._pattern
-        rng = np.random.default_rng([self.pattern_seed, h, w])
-        return torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8))
+        return key_pattern(self._pattern, self.pattern_seed, h, w)
 
     def pieces(self, h: int, w: int) -> np.ndarray:
         """int [h, w]: the piece index (row-major in the grid) of every pixel."""

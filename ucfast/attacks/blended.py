@@ -15,6 +15,27 @@ from .base import PoisonedDataset, as_uint8_batch, to_uint8
 MODES = ("blend", "add")
 
 
+def check_pattern(pattern) -> torch.Tensor:
+    """uint8 [3, H, W] from a uint8 [3, H, W] or [H, W, 3] array, else a ValueError."""
+    pattern = torch.as_tensor(np.asarray(pattern))
+    if pattern.dim() == 3 and pattern.shape[0] != 3 and pattern.shape[-1] == 3:
+        pattern = pattern.permute(2, 0, 1)
+    if pattern.dim() != 3 or pattern.shape[0] != 3 or pattern.dtype != torch.uint8:
+        raise ValueError(f"pattern must be uint8 3 x H x W or H x W x 3, got {pattern.dtype} {tuple(pattern.shape)}")
+    return pattern
+
+
+def key_pattern(given: torch.Tensor | None, seed: int, h: int, w: int) -> torch.Tensor:
+    """The blend key for h x w images, uint8 [3, h, w]: the given pattern (which must be h x w), or
+    uniform noise from `seed` at that size."""
+    if given is not None:
+        if tuple(given.shape[1:]) != (h, w):
+            raise ValueError(f"the given pattern is {tuple(given.shape[1:])} but the images are {(h, w)}")
+        return given
+    rng = np.random.default_rng([seed, h, w])
+    return torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8))
+
+
 class Blended(PoisonedDataset):
     """Blended: every poisoned image mixed with the same pattern at `alpha`; labels -> target."""
 
@@ -28,12 +49,7 @@ class Blended(PoisonedDataset):
         if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha <= 1:
             raise ValueError(f"alpha must be a number in (0, 1], got {alpha!r}")
         if pattern is not None:
-            pattern = torch.as_tensor(np.asarray(pattern))
-            if pattern.dim() == 3 and pattern.shape[0] != 3 and pattern.shape[-1] == 3:
-                pattern = pattern.permute(2, 0, 1)
-            if pattern.dim() != 3 or pattern.shape[0] != 3 or pattern.dtype != torch.uint8:
-                raise ValueError(f"pattern must be uint8 3 x H x W or H x W x 3, got {pattern.dtype}"
-                                 f" {tuple(pattern.shape)}")
+            pattern = check_pattern(pattern)
         super().__init__(dataset, target=target, rate=rate, seed=seed)
         self.alpha = float(alpha)
         self.mode = mode
@@ -42,12 +58,7 @@ class Blended(PoisonedDataset):
 
     def pattern(self, h: int, w: int) -> torch.Tensor:
         """The key pattern for h x w images, uint8 [3, h, w]."""
-        if self._pattern is not None:
-            if tuple(self._pattern.shape[1:]) != (h, w):
-                raise ValueError(f"the given pattern is {tuple(self._pattern.shape[1:])} but the images are {(h, w)}")
-            return self._pattern
-        rng = np.random.default_rng([self.pattern_seed, h, w])
-        return torch.from_numpy(rng.integers(0, 256, (3, h, w), dtype=np.uint8))
+        return key_pattern(self._pattern, self.pattern_seed, h, w)
 
     def apply_trigger(self, images: torch.Tensor) -> torch.Tensor:
         batch = as_uint8_batch(images)
