@@ -34,7 +34,7 @@ import torch
 import ucfast
 from matrix_cells import CELLS, build_data
 from matrix_report import markdown, summarise
-from ucfast import attacks, data, metrics, models, train
+from ucfast import attacks, data, metrics, models, peers, train
 
 N_TRAIN, N_TEST, EPOCHS = 3000, 1000, 6
 
@@ -103,8 +103,6 @@ def _judge(values, removed, poison, cover) -> dict:
 
 
 def stage_detect(folder: str) -> dict:
-    from ucfast import peers
-
     scores = ucfast.Scores.load(os.path.join(folder, "scores.npz"))
     truth = np.load(os.path.join(folder, "truth.npz"))
     poison, cover = truth["poison"][scores.index], truth["cover"][scores.index]
