@@ -8,7 +8,9 @@ critical(K, alpha): the values that the largest class strengths (`strengths`) of
     with probability alpha / 2 each when every class is clean, i.e. when the classes' statistics
     and log sizes are draws of Gaussians, location and spread estimated from those same K draws as
     the detector does. The false-alarm rate is per data set, not per class: with
-    1000 clean classes as with 10, a flag comes with probability alpha.
+    1000 clean classes as with 10, a flag comes with probability alpha. Its third value is one
+    class's size z at level alpha (how far a flagged class must stand out in size for its size
+    to shape its cut).
 """
 from __future__ import annotations
 
