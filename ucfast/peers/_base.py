@@ -74,6 +74,13 @@ def rows(features: np.ndarray, positions: np.ndarray) -> np.ndarray:
     return np.asarray(features[positions], dtype=np.float64)
 
 
+def centred_classes(data: Checked):
+    """(label, positions, that class's features as float64 minus their mean) for every class."""
+    for label, pos in data.classes:
+        x = rows(data.features, pos)
+        yield label, pos, x - x.mean(0)
+
+
 def finite_number(name: str, value, low: float, high: float, *, low_open: bool = False) -> float:
     """`value` as a finite float in [low, high] (or (low, high] with low_open), else a ValueError
     (a TypeError for a non-number) naming it."""

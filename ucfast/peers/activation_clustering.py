@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import PeerResult, checked, finite_number, positive_int, rows, seed_value, two_means
+from ._base import PeerResult, centred_classes, checked, finite_number, positive_int, seed_value, two_means
 
 MAX_ITER = 300  # Lloyd rounds per start
 SILHOUETTE_SAMPLES = 1000  # per class: the silhouette in info is the mean over this many samples at most
@@ -113,9 +113,7 @@ def activation_clustering(scores, dims: int = 10, size_threshold: float = 0.35, 
     values = np.zeros(n, dtype=np.float64)
     removed = np.zeros(n, dtype=bool)
     per_class = {}
-    for label, pos in data.classes:
-        x = rows(data.features, pos)
-        x -= x.mean(0)
+    for label, pos, x in centred_classes(data):
         z = _whitened_components(x, dims) if pos.size >= 2 else np.zeros((pos.size, 0))
         group = _kmeans_two(z, n_init, rng) if z.shape[1] else None
         if group is None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._base import PeerResult, checked, finite_number, rows
+from ._base import PeerResult, centred_classes, checked, finite_number
 
 REMOVAL_FACTOR = 1.5  # the authors' margin: remove 1.5 * eps * n_c per class
 
@@ -47,9 +47,7 @@ def spectral_signatures(scores, eps: float = 0.05) -> PeerResult:
     values = np.zeros(n, dtype=np.float64)
     removed = np.zeros(n, dtype=bool)
     per_class = {}
-    for label, pos in data.classes:
-        x = rows(data.features, pos)
-        x -= x.mean(0)
+    for label, pos, x in centred_classes(data):
         score = _top_projection(x) ** 2
         cut = int(REMOVAL_FACTOR * eps * pos.size)
         removed[pos[np.argsort(-score, kind="stable")[:cut]]] = True
