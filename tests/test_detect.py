@@ -100,10 +100,41 @@ def test_a_class_grown_by_dirty_label_poison_counts_its_excess_size():
     assert plain["size_z"] == pytest.approx(0.0, abs=1e-9)
 
 
+def _rows(scores, keep):
+    """The Scores of the rows `keep` (a sorted index array), renumbered."""
+    return ucfast.Scores(scores.total[keep], {k: v[keep] for k, v in scores.components.items()}, scores.pred[keep],
+                         scores.label[keep], np.arange(keep.size), features=scores.features[keep])
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_in_a_grown_class_a_suspect_group_larger_than_the_growth_is_the_wrong_one(seed):
+    scores, mask = planted("stable", seed=seed, added=True)  # class 0: 200 clean + 120 poison added
+    clean0 = (scores.label == 0) & ~mask
+    centre = scores.features[clean0].mean(0)
+    scores.features[clean0] = centre + 0.2 * (scores.features[clean0] - centre)  # the genuine group departs most
+    det = detect(scores)
+    row = next(r for r in det.classes if r["class"] == 0)
+    assert det.flagged == [0] and row["suspect"] == PLANTED
+    assert det.posterior[mask].min() > 0.5 and det.posterior[clean0].max() < 0.5
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_largest_class_of_a_long_tail_is_not_cut_down_to_the_median(seed):
+    scores, mask = planted("stable", seed=seed, added=True)  # class 0: 200 clean + 120 poison, the largest class
+    sizes = np.round(100 * np.exp(0.3 * np.linspace(-1.5, 1.5, K - 1))).astype(int)  # 64 .. 157
+    keep = np.sort(np.concatenate([np.flatnonzero(scores.label == 0)]
+                                  + [np.flatnonzero(scores.label == c)[:m] for c, m in zip(range(1, K), sizes)]))
+    tail, poison = _rows(scores, keep), mask[keep]
+    det = detect(tail)
+    assert det.flagged == [0] and not det.completed.any()  # its 200 genuine samples stay: 2x the median, not an outlier
+    removed = ucfast.select(tail).removed_mask
+    assert removed[poison].mean() >= 0.9 and removed[~poison].mean() <= 0.01
+
+
 def test_an_oversized_class_left_after_its_suspect_group_is_completed_along_its_top_axis():
     scores, far = planted("stable", added=True)
     rng = np.random.default_rng(3)
-    clean0 = np.flatnonzero((scores.label == 0) & ~far)[:100]
+    clean0 = np.flatnonzero((scores.label == 0) & ~far)[:150]  # rest 350 vs 200: size z 7.9, past the flag's critical value
     shift = rng.normal(0, 1, D)
     near_feats = scores.features[clean0] + (4.0 * shift / np.linalg.norm(shift)).astype(np.float32)
     n = len(scores)

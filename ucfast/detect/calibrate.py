@@ -70,13 +70,18 @@ def _z(x: np.ndarray, floor) -> np.ndarray:
     return (x - np.median(others, axis=-1)) / np.maximum(_spread(others), floor)
 
 
+def size_z(u: np.ndarray, u_floor) -> np.ndarray:
+    """Each class's z of its log size u [..., K] against the other classes' (floor of the spread u_floor)."""
+    return _z(u, u_floor)
+
+
 def strengths(t: np.ndarray, t_floor, u: np.ndarray, u_floor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(split z, split-and-size z, size z) per class from the per-class statistics t [..., K]
     (floor of their spread t_floor) and log sizes u [..., K] (floor u_floor): z of t against the
     other classes; that z plus the positive part of the size z, the size adding at most as much as
     the split shows (size alone never flags a class); and the size z itself."""
     z = _z(t, t_floor)
-    size = _z(u, u_floor)
+    size = size_z(u, u_floor)
     return z, z + np.minimum(np.maximum(size, 0.0), np.maximum(z, 0.0)), size
 
 

@@ -4,8 +4,9 @@ Dirty-label poison from many source classes does not always split off as one gro
 whose content lies far from the target class's split off, those that look like it stay with the
 clean members (WaNet: warped bags and shoes split off from a T-shirt class, warped shirts and
 dresses stay). When the flagged class is also far larger than the others (its size is an outlier
-by itself), its excess over the median class size says how many were added. When what is left of a flagged class is still more than COMPLETE_ABOVE times the median
-size, the left-over samples are put on their own top whitened axis (the trigger, once the far
+by itself), its excess over the median class size says how many were added. When what is left of a
+flagged class is still an outlier in size (the detector decides: its size z against the other
+classes past the flag's critical value), the left-over samples are put on their own top whitened axis (the trigger, once the far
 group is gone, is what varies most there beyond the other classes' variation) and the excess over
 the median size is taken from the end of that axis where the mixture's group closest in size to the
 excess lies.
@@ -17,17 +18,15 @@ import numpy as np
 from .mixture import split_two
 from .whiten import class_axes
 
-COMPLETE_ABOVE = 1.3  # left-over size over the median class size above which the cut is completed
-
 
 def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_size: float,
                    components: int) -> np.ndarray:
-    """Rows [m] (into the data set) the cut adds to class c: none unless the rows of c outside the
-    suspect mask [N] number more than COMPLETE_ABOVE x median_size. x: `whiten.reduce`d features;
-    rows: `whiten.class_rows`."""
+    """Rows [m] (into the data set) the cut adds to class c: the rows of c outside the suspect mask
+    [N] beyond median_size, from the far end of their top whitened axis. x: `whiten.reduce`d
+    features; rows: `whiten.class_rows`."""
     rest = rows[c][~suspect[rows[c]]]
     excess = int(round(rest.size - median_size))
-    if rest.size <= COMPLETE_ABOVE * median_size or excess < 1:
+    if excess < 1:
         return np.zeros(0, dtype=np.int64)
     axes = class_axes(x, {**rows, c: rest}, components, only=[c])[c].axes
     scale = axes[:, 0].std()

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import numpy as np
 
-from .complete import COMPLETE_ABOVE
 from .detector import Detection
 
 
@@ -31,9 +30,9 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
             f" {st['critical']:.2f}, the value at which {len(detection.classes)} clean classes have one flagged with"
             f" probability {st['alpha']}")
     if st["features"]:
-        rule += (f"; where such a class also stands out in size (size z >= {st['size_critical']:.2f}) and its rest"
-                 f" is still over {COMPLETE_ABOVE} x the median size, also its excess over the median size, from one"
-                 " end of its top whitened axis")
+        rule += (f"; where what is left of such a class still stands out in size (size z >= {st['critical']:.2f}"
+                 " against the other classes), also its excess over the median size, from one end of its top"
+                 " whitened axis")
     assumptions = {
         "rule": rule,
         "assumes": [

@@ -4,15 +4,15 @@
                                          --> each class whitened by the other classes' variation
     per-variant distances (+ feature norm) --> stability profile                       (profile.py)
     per label class: two-group mixture on its top whitened components --> gain, suspect group
-                     (the group whose variation departs from the other classes'; in a class
-                     grown past the others, the group the size of its growth)  (subgroups.py)
+                     (the group whose variation departs from the other classes'; in a grown
+                     class, not a group whose removal would leave it too small)  (subgroups.py)
     class statistic  t = log gain (at least the gain one Gaussian of the class's size shows)
     class strength   robust z of t across classes (median; trimmed spread, calibrate.spread)
                      + the positive part of the robust z of log class size    (calibrate.strengths)
     flagged          strength >= critical(K, alpha): the value the largest of K clean classes'
                      strengths exceeds with probability alpha (calibrate.critical, by simulation)
-    flagged class larger than the others (its size z past one class's critical value at alpha)
-                     and still oversized without its suspect group --> completed (complete.py)
+    flagged class still larger than the others without its suspect group (that size's z past the
+                     critical value of K classes) --> completed (complete.py)
     value of a sample = gate(class) x (1 + posterior(suspect group)) / 2, in [0, 1]
 
 Why calibrated: the decision "this class holds a second population that its peers do not" is a
@@ -23,7 +23,13 @@ as a ratio, because clean classes do split into natural sub-types, more in some 
 others; the floors on the spread (a class's gain's own standard error, one count's Poisson noise in
 size) keep a data set of near-identical classes from reading sampling noise as a signal. The
 size term is one-sided: dirty-label poison ADDS samples to its target class; on a long-tailed data
-set the spread of sizes is wide and the term stays small by itself.
+set the spread of sizes is wide and the term stays small by itself. The same size z, of what a
+class would hold without one of its groups, names the suspect in a grown class (dirty-label poison
+is at most the growth: a suspect group whose removal leaves the class smaller than a clean class
+at one class's level alpha, when the other group's would not, is the wrong one) and decides
+whether a flagged class's cut is completed (its rest is still an outlier in size among K classes,
+past the flag's own critical value: a dirty-label attack draws its poison from the other classes,
+so a target class's genuine members alone outnumber a depleted source class by a little).
 
 Why the gain in whitened units: a poisoned class holds a group that differs from its genuine
 members along a direction no clean class varies along (the trigger); measured in units of the
@@ -45,14 +51,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..scores import Scores
-from .calibrate import critical, null_gain, strengths
+from .calibrate import critical, null_gain, size_z as size_z_of, strengths
 from .complete import complete_class
 from .profile import stability_profile
 from .subgroups import flipped, min_class_size, split_class
 from .whiten import class_axes, class_rows, reduce
 
 ALPHA = 0.05  # chance that a data set with no poisoned class has a class flagged (any number of classes)
-SIZE_DECIDES = 0.25  # a grown class's groups: the size of its growth names the suspect when it misses the other by more than this share of the growth
 SPREAD_FLOOR = 0.01  # least spread of log gain: gains within 1% of each other are taken as equal
 
 
@@ -150,12 +155,15 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     size_floor = 1.0 / math.sqrt(float(np.median(counts)))
     split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
     limit, sized_limit, size_limit = critical(int(classes.size), float(alpha))
-    for k, c in enumerate(classes):  # a class grown far past the others (as far as a flag): the suspect is the group the size of its growth
+    def left(k, remaining):  # size z of class k with `remaining` of its samples
+        u = size.copy()
+        u[k] = math.log(max(remaining, 1))
+        return float(size_z_of(u, size_floor)[k])
+
+    for k, c in enumerate(classes):  # in a grown class, poison is at most its growth: a suspect group past it is the wrong one
         split = splits[k]
-        if split is not None and size_z[k] >= limit:
-            excess = counts[k] - float(np.median(counts))
-            keep, flip = abs(split.size - excess), abs(counts[k] - split.size - excess)
-            if keep - flip > SIZE_DECIDES * excess:
+        if split is not None and size_z[k] >= size_limit:
+            if left(k, counts[k] - split.size) <= -size_limit < left(k, split.size):
                 splits[k] = flipped(split, profile[rows[c]])
                 posterior[rows[c]] = splits[k].posterior
     strength = np.maximum(split_z / limit, sized_z / sized_limit)  # >= 1: flagged by either test
@@ -164,7 +172,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     completed = np.zeros(n, dtype=bool)
     if x is not None:
         for k, c in enumerate(classes):
-            if flagged[k] and size_z[k] >= size_limit and splits[k] is not None:
+            if flagged[k] and splits[k] is not None and left(k, counts[k] - splits[k].size) >= limit:
                 completed[complete_class(x, rows, c, posterior > 0.5, float(np.median(counts)), components)] = True
     values = np.zeros(n)
     rows_out = []
