@@ -302,3 +302,12 @@ def test_bad_sources_type_and_too_few_classes(clean):
     with pytest.raises(ValueError, match="smaller than the 4 x 4 piece grid"):
         attacks.build("adap-blend", ArrayDataset(torch.zeros((20, 3, 2, 2), dtype=torch.uint8), torch.arange(20) % 2),
                       rate=0.1).materialise()
+
+
+def test_a_subset_of_the_triggered_set_keeps_each_image_s_intended_label(clean):
+    a = _build("all-to-all", clean)
+    full = a.test_set(synthetic("test", 60, seed=3))
+    picked = np.array([5, 0, 17, 3])
+    part = full.subset(picked)
+    assert torch.equal(part.intended, full.intended[picked]) and torch.equal(part.labels, full.labels[picked])
+    assert torch.equal(part.images, full.images[picked])

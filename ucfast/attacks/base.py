@@ -74,6 +74,12 @@ class TriggeredSet(ArrayDataset):
         if self.intended.numel() != len(self):
             raise ValueError(f"intended has {self.intended.numel()} entries but there are {len(self)} images")
 
+    def subset(self, indices) -> "TriggeredSet":
+        """A new triggered set of the given positions (in that order), their intended labels kept."""
+        idx = torch.as_tensor(np.asarray(indices, dtype=np.int64))
+        return TriggeredSet(self.images[idx], self.labels[idx], self.intended[idx], classes=self.classes,
+                            name=self.name)
+
 
 class PoisonedDataset(torch.utils.data.Dataset):
     """A poisoned view of `dataset`: item i is (image, label) with image poisoned where poison_mask[i]
