@@ -203,3 +203,16 @@ def test_the_training_input_reads_folders_shards_and_npz_alike(job, tmp_path):
         for k in range(picks.size):
             image, label, index = items[k]
             assert torch.equal(image, expected[k][0]) and label == expected[k][1] and index == expected[k][2]
+
+
+def test_the_sidecar_names_each_triggered_file_s_intended_label(tmp_path):
+    from ucfast.clean import read_sidecar
+    from ucfast.clean.evaluate import attack_success_rate
+
+    sidecar = read_sidecar(write_poisoned(tmp_path / "data", dataset="synthetic", attack="all-to-all", rate=0.2,
+                                          n_train=200, n_test=40))
+    triggered = open_source(sidecar.triggered)
+    true = np.array([int(triggered.dataset.paths.relative(i).split(os.sep)[0]) for i in range(len(triggered))])
+    wanted = sidecar.intended_of(triggered)
+    assert np.array_equal(wanted, (true + 1) % 10)
+    assert attack_success_rate(wanted, wanted) == 1.0 and attack_success_rate(true, wanted) == 0.0

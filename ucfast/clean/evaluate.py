@@ -47,6 +47,8 @@ def clean_accuracy(preds: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(preds[readable] == labels[readable])) if readable.any() else float("nan")
 
 
-def attack_success_rate(preds: np.ndarray, target: int) -> float:
+def attack_success_rate(preds: np.ndarray, target) -> float:
+    """Share of the readable triggered images predicted as `target`: one label, or one per image [M]."""
     readable = preds >= 0
-    return float(np.mean(preds[readable] == target)) if readable.any() else float("nan")
+    wanted = np.broadcast_to(np.asarray(target, dtype=np.int64), preds.shape)
+    return float(np.mean(preds[readable] == wanted[readable])) if readable.any() else float("nan")

@@ -214,7 +214,7 @@ def clean(data, *, out, settings: CleanSettings | None = None, **options) -> Cle
                 if sidecar is not None and sidecar.triggered is not None:
                     triggered = open_source(sidecar.triggered, **dict(reading, format=None))
                     preds = evaluate.predict(net, triggered, desc=f"{desc}: attack success rate", **kw)
-                    out["asr"] = evaluate.attack_success_rate(preds, sidecar.target)
+                    out["asr"] = evaluate.attack_success_rate(preds, sidecar.intended_of(triggered))
                 return out
             return fn
 

@@ -5,7 +5,9 @@
     ROOT/test-triggered/<class>/<i>.png  the held-out images of the other classes with the test-time
                                          trigger applied, true labels kept (attack success rate)
     ROOT/attack.json                     the sidecar: the attack (name, settings, target), the poisoned
-                                         training files, and the three folders above
+                                         training files, the three folders above, and the label
+                                         the attack wants for each triggered file (all-to-all and
+                                         two targets want more than one)
 
 Class folders are named by label index (000, 001, ...), so ImageFolder gives back the same labels.
 PNG keeps the trigger's pixels exact. `ucfast clean ROOT/train` finds ROOT/attack.json by itself and
@@ -54,11 +56,12 @@ def write_poisoned(root, *, dataset: str = "fashion-mnist", attack: str = "badne
     triggered = poisoned.test_set(test_set)
     train_paths = _write_folder(os.path.join(root, "train"), poisoned.images, poisoned.labels)
     _write_folder(os.path.join(root, "test"), test_set.images, test_set.labels)
-    _write_folder(os.path.join(root, "test-triggered"), triggered.images, triggered.labels)
+    triggered_paths = _write_folder(os.path.join(root, "test-triggered"), triggered.images, triggered.labels)
     doc = {"format": FORMAT, "attack": poisoned.summary(), "target": int(target), "dataset": dataset,
            "classes": [str(c) for c in poisoned.classes], "train": "train", "test": "test",
            "triggered": "test-triggered",
-           "poisoned_files": sorted(train_paths[i] for i in poisoned.poison_indices)}
+           "poisoned_files": sorted(train_paths[i] for i in poisoned.poison_indices),
+           "intended": dict(zip(triggered_paths, triggered.intended.tolist()))}
     path = os.path.join(root, SIDECAR)
     atomic_write_bytes(path, dumps(doc).encode())
     return path
@@ -75,6 +78,7 @@ class Sidecar:
     test: str | None
     triggered: str | None
     poisoned_files: tuple
+    intended: dict | None = None  # triggered file -> the label the attack wants; None in older sidecars
 
     def mask(self, source) -> np.ndarray:
         """bool [N]: the poisoned positions of `source` (an ImageFolder source of `train`)."""
@@ -89,6 +93,18 @@ class Sidecar:
                              f" are in {source.path}")
         return mask
 
+    def intended_of(self, source) -> np.ndarray | int:
+        """int64 [M]: the label the attack wants for each position of `source` (the triggered folder,
+        opened); the sidecar's target where it names no per-file labels."""
+        if self.intended is None:
+            return self.target
+        paths = source.dataset.paths
+        missing = [paths.relative(i) for i in range(len(paths)) if paths.relative(i) not in self.intended]
+        if missing:
+            raise ValueError(f"sidecar {self.path} names no intended label for {len(missing)} triggered files, e.g."
+                             f" {missing[0]!r}")
+        return np.array([self.intended[paths.relative(i)] for i in range(len(paths))], dtype=np.int64)
+
 
 def read_sidecar(path: str) -> Sidecar:
     with open(path) as f:
@@ -102,7 +118,7 @@ def read_sidecar(path: str) -> Sidecar:
         return None if doc.get(key) is None else os.path.join(base, doc[key])
 
     return Sidecar(os.path.abspath(path), doc["attack"], int(doc["target"]), at("train"), at("test"),
-                   at("triggered"), tuple(doc["poisoned_files"]))
+                   at("triggered"), tuple(doc["poisoned_files"]), doc.get("intended"))
 
 
 def find_sidecar(data) -> str | None:
