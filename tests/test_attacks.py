@@ -311,3 +311,14 @@ def test_a_subset_of_the_triggered_set_keeps_each_image_s_intended_label(clean):
     part = full.subset(picked)
     assert torch.equal(part.intended, full.intended[picked]) and torch.equal(part.labels, full.labels[picked])
     assert torch.equal(part.images, full.images[picked])
+
+
+def test_badnets_scale_widens_each_cell_of_the_pattern(clean):
+    a = _build("badnets", clean, scale=2)
+    image = a.images[int(a.poison_indices[0])]
+    h, w = image.shape[1:]
+    want = attacks.PATTERN.repeat_interleave(2, 0).repeat_interleave(2, 1)
+    assert torch.equal(image[:, h - 6:, w - 6:], want.expand(3, 6, 6))
+    assert torch.equal(_build("badnets", clean).images, _build("badnets", clean, scale=1).images)
+    with pytest.raises(ValueError, match="scale must be an integer in 1..8"):
+        _build("badnets", clean, scale=0)

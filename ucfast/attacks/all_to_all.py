@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .badnets import PATTERN
+from .badnets import scaled_pattern
 from .base import PoisonedDataset
 from .corner import stamp_corner
 
@@ -24,11 +24,9 @@ class AllToAll(PoisonedDataset):
     clean_label = False
 
     def __init__(self, dataset, *, target: int = 0, rate: float = 0.1, seed: int = 0, scale: int = 1):
-        if isinstance(scale, bool) or not isinstance(scale, int) or not 1 <= scale <= 8:
-            raise ValueError(f"scale must be an integer in 1..8 (pixels per pattern cell), got {scale!r}")
+        self.pattern = scaled_pattern(scale)
         super().__init__(dataset, target=target, rate=rate, seed=seed)
         self.scale = scale
-        self.pattern = PATTERN.repeat_interleave(scale, 0).repeat_interleave(scale, 1)
 
     def target_of(self, labels) -> np.ndarray:
         return (np.asarray(labels, dtype=np.int64) + 1) % self.num_classes
