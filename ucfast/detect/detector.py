@@ -11,8 +11,9 @@
                      + the positive part of the robust z of log class size    (calibrate.strengths)
     flagged          strength >= critical(K, alpha): the value the largest of K clean classes'
                      strengths exceeds with probability alpha (calibrate.critical, by simulation)
-    flagged class still larger than the others without its suspect group (that size's z past the
-                     critical value of K classes) --> completed (complete.py)
+    flagged class still larger than the others without its suspect group, the others given back
+                     what a dirty-label attack drew from them (that size's z past one class's
+                     critical value at alpha) --> completed (complete.py)
     value of a sample = gate(class) x (1 + posterior(suspect group)) / 2, in [0, 1]
 
 Why calibrated: the decision "this class holds a second population that its peers do not" is a
@@ -27,9 +28,10 @@ set the spread of sizes is wide and the term stays small by itself. The same siz
 class would hold without one of its groups, names the suspect in a grown class (dirty-label poison
 is at most the growth: a suspect group whose removal leaves the class smaller than a clean class
 at one class's level alpha, when the other group's would not, is the wrong one) and decides
-whether a flagged class's cut is completed (its rest is still an outlier in size among K classes,
-past the flag's own critical value: a dirty-label attack draws its poison from the other classes,
-so a target class's genuine members alone outnumber a depleted source class by a little).
+whether a flagged class's cut is completed (its rest is still an outlier in size at that level
+against the other classes given back their share of the suspect group: a dirty-label attack
+draws its poison from the other classes, so a target class's genuine members alone outnumber a
+depleted source class by a little).
 
 Why the gain in whitened units: a poisoned class holds a group that differs from its genuine
 members along a direction no clean class varies along (the trigger); measured in units of the
@@ -155,8 +157,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     size_floor = 1.0 / math.sqrt(float(np.median(counts)))
     split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
     limit, sized_limit, size_limit = critical(int(classes.size), float(alpha))
-    def left(k, remaining):  # size z of class k with `remaining` of its samples
-        u = size.copy()
+    def left(k, remaining, restored=0):  # size z of class k with `remaining` of its samples, the others given back `restored` / (K - 1) each
+        u = np.log(counts + restored / (classes.size - 1)) if restored else size.copy()
         u[k] = math.log(max(remaining, 1))
         return float(size_z_of(u, size_floor)[k])
 
@@ -172,7 +174,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     completed = np.zeros(n, dtype=bool)
     if x is not None:
         for k, c in enumerate(classes):
-            if flagged[k] and splits[k] is not None and left(k, counts[k] - splits[k].size) >= limit:
+            if flagged[k] and splits[k] is not None and left(k, counts[k] - splits[k].size, splits[k].size) >= size_limit:
                 completed[complete_class(x, rows, c, posterior > 0.5, float(np.median(counts)), components)] = True
     values = np.zeros(n)
     rows_out = []
