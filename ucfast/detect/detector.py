@@ -157,6 +157,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     size_floor = 1.0 / math.sqrt(float(np.median(counts)))
     split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
     limit, sized_limit, size_limit = critical(int(classes.size), float(alpha))
+
     def left(k, remaining, restored=0):  # size z of class k with `remaining` of its samples, the others given back `restored` / (K - 1) each
         u = np.log(counts + restored / (classes.size - 1)) if restored else size.copy()
         u[k] = math.log(max(remaining, 1))
