@@ -3,13 +3,12 @@
 Dirty-label poison from many source classes does not always split off as one group: the samples
 whose content lies far from the target class's split off, those that look like it stay with the
 clean members (WaNet: warped bags and shoes split off from a T-shirt class, warped shirts and
-dresses stay). When the flagged class is also far larger than the others (its size is an outlier
-by itself), its excess over the median class size says how many were added. When what is left of a
-flagged class is still an outlier in size (the detector decides: its size z against the other
-classes, given back their share of the suspect group, past one class's critical value), the left-over samples are put on their own top whitened axis (the trigger, once the far
-group is gone, is what varies most there beyond the other classes' variation) and the excess over
-the median size is taken from the end of that axis where the mixture's group closest in size to the
-excess lies.
+dresses stay). When what is left of a flagged class is still an outlier in size (the detector
+decides: its size z against the other classes, each given back its share of the suspect group,
+past one class's critical value), the left-over samples are put on their own top whitened axis
+(the trigger, once the far group is gone, is what varies most there beyond the other classes'
+variation) and their excess over the median class size is taken from the end of that axis where
+the mixture's group closest in size to the excess lies.
 """
 from __future__ import annotations
 

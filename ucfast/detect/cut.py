@@ -31,8 +31,8 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
             f" probability {st['alpha']}")
     if st["features"]:
         rule += (f"; where what is left of such a class still stands out in size (size z >= {st['size_critical']:.2f}"
-                 " against the other classes given back their share of the suspect group), also its excess over the median size, from one end of its top"
-                 " whitened axis")
+                 " against the other classes, each given back its share of the suspect group), also its excess"
+                 " over the median size, from one end of its top whitened axis")
     assumptions = {
         "rule": rule,
         "assumes": [

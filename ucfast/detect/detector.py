@@ -158,12 +158,14 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
     limit, sized_limit, size_limit = critical(int(classes.size), float(alpha))
 
-    def left(k, remaining, restored=0):  # size z of class k with `remaining` of its samples, the others given back `restored` / (K - 1) each
+    def left(k, remaining, restored=0):
+        """Size z of class k holding `remaining` samples, each other class given back restored / (K - 1)."""
         u = np.log(counts + restored / (classes.size - 1)) if restored else size.copy()
         u[k] = math.log(max(remaining, 1))
         return float(size_z_of(u, size_floor)[k])
 
-    for k, c in enumerate(classes):  # in a grown class, poison is at most its growth: a suspect group past it is the wrong one
+    # In a grown class dirty-label poison is at most the growth: a suspect group past it is the wrong one.
+    for k, c in enumerate(classes):
         split = splits[k]
         if split is not None and size_z[k] >= size_limit:
             if left(k, counts[k] - split.size) <= -size_limit < left(k, split.size):
@@ -175,7 +177,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     completed = np.zeros(n, dtype=bool)
     if x is not None:
         for k, c in enumerate(classes):
-            if flagged[k] and splits[k] is not None and left(k, counts[k] - splits[k].size, splits[k].size) >= size_limit:
+            split = splits[k]
+            if flagged[k] and split is not None and left(k, counts[k] - split.size, split.size) >= size_limit:
                 completed[complete_class(x, rows, c, posterior > 0.5, float(np.median(counts)), components)] = True
     values = np.zeros(n)
     rows_out = []
