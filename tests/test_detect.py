@@ -169,7 +169,7 @@ def test_classes_unequal_by_nature_are_not_flagged_for_their_size():
     assert det.flagged == [] and not det.completed.any()
     assert ucfast.select(tail).removed.size == 0
     head = next(r for r in det.classes if r["class"] == 1)
-    assert head["size_z"] > 3 and head["strength"] < 1  # the size adds no more than the split shows
+    assert head["size_z"] > 3 and head["strength"] < 1  # its size stands out, not past the spread of a long tail
 
 
 @pytest.mark.parametrize("k", [10, 1000])

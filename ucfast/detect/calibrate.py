@@ -4,11 +4,13 @@ null_gain(n, r): the mean log(mixture gain) that `mixture.split_two` finds in n 
     r-dimensional Gaussian (a class with no second group), by a seeded parametric bootstrap on a
     geometric grid of sizes (interpolated in log n): the floor of a class's statistic, so a small
     class that splits a unimodal cloud by chance is not read as split.
-critical(K, alpha): the values that the largest class strengths (`strengths`) of K classes exceed
-    with probability alpha / 2 each when every class is clean, i.e. when the classes' statistics
-    and log sizes are draws of Gaussians, location and spread estimated from those same K draws as
-    the detector does. The false-alarm rate is per data set, not per class: with
-    1000 clean classes as with 10, a flag comes with probability alpha. Its third value is one
+critical(K, alpha): the values of the two class tests (`strengths`: the split z, and the split z
+    plus the size z) that the largest of K clean classes exceed, together, with probability alpha,
+    when the classes' statistics and log sizes are draws of Gaussians, location and spread
+    estimated from those same K draws as the detector does. Both are taken at one common tail
+    level, the one at which either test flags a clean data set with probability alpha (the tests
+    are correlated, so that level is above alpha / 2). The false-alarm rate is per data set, not
+    per class: with 1000 clean classes as with 10, a flag comes with probability alpha. Its third value is one
     class's size z at level alpha (how far a flagged class must stand out in size for its size
     to shape its cut).
 """
@@ -78,20 +80,21 @@ def size_z(u: np.ndarray, u_floor) -> np.ndarray:
 def strengths(t: np.ndarray, t_floor, u: np.ndarray, u_floor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(split z, split-and-size z, size z) per class from the per-class statistics t [..., K]
     (floor of their spread t_floor) and log sizes u [..., K] (floor u_floor): z of t against the
-    other classes; that z plus the positive part of the size z, the size adding at most as much as
-    the split shows (size alone never flags a class); and the size z itself."""
+    other classes; that z plus the positive part of the size z (dirty-label poison adds samples to
+    its target: a class that stands out in size needs less of a split to be flagged, and one that
+    stands out far enough is flagged by its size); and the size z itself."""
     z = _z(t, t_floor)
     size = size_z(u, u_floor)
-    return z, z + np.minimum(np.maximum(size, 0.0), np.maximum(z, 0.0)), size
+    return z, z + np.maximum(size, 0.0), size
 
 
 @lru_cache(maxsize=None)
 def critical(k: int, alpha: float) -> tuple[float, float, float]:
     """Critical values for k clean classes: of the largest split z and of the largest
-    split-and-size z, each exceeded with probability alpha / 2 (so either test flags a clean data
-    set with probability at most alpha), and of one class's size z, exceeded with probability alpha
-    (how far a flagged class must stand out in size for its size to shape its cut). Monte Carlo
-    over Gaussian statistics and sizes, seeded."""
+    split-and-size z, at the common tail level at which either flags a clean data set with
+    probability alpha, and of one class's size z, exceeded with probability alpha (how far a
+    flagged class must stand out in size for its size to shape its cut). Monte Carlo over Gaussian
+    statistics and sizes, seeded."""
     rng = np.random.default_rng([k, 0xA1FA])
     batch = max(1, min(TRIALS, 2_000_000 // (k * k if k <= EXACT_UP_TO else k)))
     split_tops, sized_tops, sizes = [], [], []
@@ -101,6 +104,13 @@ def critical(k: int, alpha: float) -> tuple[float, float, float]:
         split_tops.append(z.max(1))
         sized_tops.append(sized.max(1))
         sizes.append(size[:, 0])
-    q = 1 - alpha / 2
-    return (float(np.quantile(np.concatenate(split_tops), q)), float(np.quantile(np.concatenate(sized_tops), q)),
+    split_tops, sized_tops = np.concatenate(split_tops), np.concatenate(sized_tops)
+    rank = np.maximum(_tail_rank(split_tops), _tail_rank(sized_tops))  # the level at which a data set is flagged
+    level = float(np.quantile(rank, 1 - alpha, method="inverted_cdf"))
+    return (float(np.quantile(split_tops, level)), float(np.quantile(sized_tops, level)),
             float(np.quantile(np.concatenate(sizes), 1 - alpha)))
+
+
+def _tail_rank(x: np.ndarray) -> np.ndarray:
+    """Each entry's empirical CDF value within x (ties share the lowest)."""
+    return np.searchsorted(np.sort(x), x, side="left") / x.size

@@ -5,10 +5,14 @@ whose content lies far from the target class's split off, those that look like i
 clean members (WaNet: warped bags and shoes split off from a T-shirt class, warped shirts and
 dresses stay). When what is left of a flagged class is still an outlier in size (the detector
 decides: its size z against the other classes, each given back its share of the suspect group,
-past one class's critical value), the left-over samples are put on their own top whitened axis
-(the trigger, once the far group is gone, is what varies most there beyond the other classes'
-variation) and their excess over the median class size is taken from the end of that axis where
-the mixture's group closest in size to the excess lies.
+past one class's critical value), the left-over samples are split again, in two descriptions side
+by side: their own top whitened axes (the trigger, once the far group is gone, is what varies most
+there beyond the other classes' variation) and how far each one's stability profile lies toward
+the suspect group's (the trigger moves the model's output under denoising the same way whatever
+the content: the left-over poison answers the denoisers as the group that split off does, even
+where its content keeps it with the genuine members in features). The excess over the median
+class size is taken from the group of that split closest in size to the excess, most likely
+first.
 """
 from __future__ import annotations
 
@@ -19,10 +23,10 @@ from .whiten import class_axes
 
 
 def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_size: float,
-                   components: int) -> np.ndarray:
+                   components: int, profile: np.ndarray) -> np.ndarray:
     """Rows [m] (into the data set) the cut adds to class c: the rows of c outside the suspect mask
-    [N] beyond median_size, from the far end of their top whitened axis. x: `whiten.reduce`d
-    features; rows: `whiten.class_rows`."""
+    [N] beyond median_size, the most likely members of the left-over group (module doc) first.
+    x: `whiten.reduce`d features; rows: `whiten.class_rows`; profile [N, P]: the stability profile."""
     rest = rows[c][~suspect[rows[c]]]
     excess = int(round(rest.size - median_size))
     if excess < 1:
@@ -31,12 +35,24 @@ def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_siz
     scale = axes[:, 0].std()
     if not scale > 0:
         return np.zeros(0, dtype=np.int64)
-    posterior = split_two(axes / scale)[0]
+    columns = [axes / scale, _toward(profile[rest], profile[rows[c][suspect[rows[c]]]])]
+    y = np.column_stack(columns)
+    posterior = split_two(y)[0]
     if abs((1.0 - posterior).sum() - excess) < abs(posterior.sum() - excess):
         posterior = 1.0 - posterior
     if posterior.sum() == 0 or posterior.sum() == posterior.size:
         return np.zeros(0, dtype=np.int64)
-    mean_in = posterior @ axes[:, 0] / posterior.sum()
-    mean_out = (1.0 - posterior) @ axes[:, 0] / (1.0 - posterior).sum()
-    order = np.argsort(-np.sign(mean_in - mean_out) * axes[:, 0], kind="stable")
+    inside, outside = posterior @ y / posterior.sum(), (1.0 - posterior) @ y / (1.0 - posterior).sum()
+    order = np.lexsort((-(y @ (inside - outside)), -posterior))  # saturated posteriors: the furthest first
     return rest[order[:excess]]
+
+
+def _toward(rest: np.ndarray, group: np.ndarray) -> np.ndarray:
+    """[n] how far each row of the left-over profile [n, P] lies toward the suspect group's mean
+    profile [m, P], in units of its own spread (columns standardised within the left-over rows);
+    zeros where the two do not differ."""
+    spread = rest.std(0)
+    spread = np.where(spread > 0, spread, 1.0)
+    toward = ((rest - rest.mean(0)) / spread) @ ((group.mean(0) - rest.mean(0)) / spread)
+    scale = toward.std()
+    return toward / scale if scale > 0 else np.zeros(len(rest))

@@ -179,7 +179,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         for k, c in enumerate(classes):
             split = splits[k]
             if flagged[k] and split is not None and left(k, counts[k] - split.size, split.size) >= size_limit:
-                completed[complete_class(x, rows, c, posterior > 0.5, float(np.median(counts)), components)] = True
+                completed[complete_class(x, rows, c, posterior > 0.5, float(np.median(counts)), components, profile)] = True
     values = np.zeros(n)
     rows_out = []
     distance_columns = [i for i, name in enumerate(names) if name != "feature_norm"]
