@@ -3,7 +3,7 @@
     python bench/eval_attacks.py --seeds 1,2,3 --threads 1                 # every cell, every stage
     python bench/eval_attacks.py --cells tact,adap-blend --seeds 1 --stage score   # train + score only
 
-Three stages, each cached under --cache (one folder per cell and seed), so a stage can be rerun
+Four stages, each cached under --cache (one folder per cell and seed), so a stage can be rerun
 without the ones before it:
     score    build the cell's data and attack (bench/matrix_cells.py), train the small CNN, measure
              CA and ASR, score every sample with `ucfast.score(loader, model)` (the user's default
@@ -13,6 +13,8 @@ without the ones before it:
              SCAn from ucfast.peers, on the same features); AUROC and each one's own cut
     retrain  train a fresh model on what ucfast's default cut kept; CA and ASR after (skipped when
              the cached retrain removed the same samples)
+    oracle   train a fresh model on the data without its poison (cover samples kept: they carry
+             their true labels): the ASR a perfect cut would leave, the floor of the retrain's ASR
 The report (OUT.md, OUT.json) gives every cell's worst seed and mean, and the issue's bars. Cover
 samples (trigger, true label) count as neither poison nor clean: they are left out of AUROC and of
 the clean share removed.
@@ -43,7 +45,7 @@ def _cli(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--cells", default=",".join(CELLS), help="comma-separated cell names (bench/matrix_cells.py)")
     p.add_argument("--seeds", default="1,2,3", help="comma-separated seeds")
-    p.add_argument("--stage", choices=("score", "detect", "retrain", "all"), default="all")
+    p.add_argument("--stage", choices=("score", "detect", "retrain", "oracle", "all"), default="all")
     p.add_argument("--min-asr", type=float, default=0.5, help="cells whose backdoor is weaker are named, not judged")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     p.add_argument("--cache", default="bench/cache/matrix", help="folder of the per-cell, per-seed stage outputs")
@@ -143,6 +145,23 @@ def stage_retrain(cell: str, seed: int, folder: str) -> dict:
     return out
 
 
+def stage_oracle(cell: str, seed: int, folder: str) -> dict | None:
+    """Retrain on the data without its poison (once: the poison does not change between runs)."""
+    done = _load(folder, "oracle")
+    if done:
+        return done
+    train_set, test_set, mean, std, poisoned = _setup(cell, seed)
+    if poisoned is None:
+        return None
+    kept = np.flatnonzero(~poisoned.poison_mask)
+    model = _fit(cell, poisoned, data.num_classes_of(train_set), mean, std, seed, indices=kept)
+    out = {"removed": int(poisoned.poison_mask.sum()), "ca_after": train.accuracy(model, test_set, mean=mean, std=std),
+           "asr_after": train.attack_success_rate(model, poisoned, test_set, mean=mean, std=std)}
+    with open(os.path.join(folder, "oracle.json"), "w") as f:
+        json.dump(out, f, indent=2)
+    return out
+
+
 def _load(folder: str, stage: str):
     path = os.path.join(folder, f"{stage}.json")
     if not os.path.exists(path):
@@ -174,7 +193,10 @@ def main(argv=None) -> int:
                 stage_detect(folder)
             if args.stage in ("retrain", "all"):
                 stage_retrain(cell, seed, folder)
-            run = {"cell": cell, "seed": seed, **{s: _load(folder, s) for s in ("score", "detect", "retrain")}}
+            if args.stage in ("oracle", "all"):
+                stage_oracle(cell, seed, folder)
+            run = {"cell": cell, "seed": seed,
+                   **{s: _load(folder, s) for s in ("score", "detect", "retrain", "oracle")}}
             runs.append(run)
             d = run["detect"] or {}
             print(f"{cell} seed {seed}: asr {(run['score'] or {}).get('asr_before')} | ucfast"

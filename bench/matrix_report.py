@@ -45,6 +45,7 @@ def summarise(runs: list[dict], min_asr: float) -> dict:
         retrained = [r["retrain"] for r in rows if r["retrain"]]
         row["asr_after_max"] = _worst([r["asr_after"] for r in retrained], lowest=False)
         row["ca_after_min"] = _worst([r["ca_after"] for r in retrained])
+        row["asr_oracle_max"] = _worst([r["oracle"]["asr_after"] for r in rows if r.get("oracle")], lowest=False)
         row["took"] = bool(row["poisoned"]) and row["asr_before_min"] is not None and row["asr_before_min"] >= min_asr
         out["cells"][cell] = row
     took = {c: r for c, r in out["cells"].items() if r["took"]}
@@ -98,12 +99,16 @@ def markdown(report: dict) -> str:
         cols = " | ".join(f"{_f(r[m]['auroc_min'])} ({_f(r[m]['auroc_mean'])})" for m in METHODS)
         lines.append(f"| {cell} | {_f(r['asr_before_min'], True)} | {cols} |")
     lines += ["", "## ucfast's automatic cut and retraining, worst seed", "",
+              "ASR without the poison: a model trained on the data with every poisoned sample removed (a"
+              " perfect cut), the floor the retrain's ASR can reach.", "",
               "| cell | cut TPR (lowest) | clean removed (most) | classes flagged per seed | CA before | CA after"
-              " | ASR after (highest) |", "| --- | --- | --- | --- | --- | --- | --- |"]
+              " | ASR after (highest) | ASR without the poison (highest) |",
+              "| --- | --- | --- | --- | --- | --- | --- | --- |"]
     for cell, r in s["cells"].items():
         u = r["ucfast"]
         lines.append(f"| {cell} | {_f(u['cut_tpr_min'])} | {_f(u['clean_removed_max'], True)} | {u['flagged']}"
-                     f" | {_f(r['ca_before_min'], True)} | {_f(r['ca_after_min'], True)} | {_f(r['asr_after_max'], True)} |")
+                     f" | {_f(r['ca_before_min'], True)} | {_f(r['ca_after_min'], True)} | {_f(r['asr_after_max'], True)}"
+                     f" | {_f(r['asr_oracle_max'], True)} |")
     b = s["bars"]
     lines += ["", f"## Bars (cells whose backdoor took on every seed, ASR >= {_f(s['min_asr'], True)})", "",
               f"Judged: {', '.join(b['judged']) or 'none'}. Not taken: {', '.join(b['not_taken']) or 'none'}.", "",
