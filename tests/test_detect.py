@@ -131,6 +131,35 @@ def test_the_largest_class_of_a_long_tail_is_not_cut_down_to_the_median(seed):
     assert removed[poison].mean() >= 0.9 and removed[~poison].mean() <= 0.01
 
 
+def _source_specific(seed, moved=100):
+    """The clean planted classes, with `moved` samples of each of classes 1 and 2 relabelled 0 (a
+    source-specific attack: two sources, one target), carrying a small trigger that keeps them
+    inside their source's cloud, and 30x more stable."""
+    scores, _ = planted("stable", poison=False, seed=seed)
+    rng = np.random.default_rng([seed, 7])
+    label, feats = scores.label.copy(), scores.features.copy()
+    components = {k: v.copy() for k, v in scores.components.items()}
+    trigger = rng.normal(0, 1, D)
+    poison = np.zeros(label.size, dtype=bool)
+    for source in (1, 2):
+        rows = np.flatnonzero(label == source)[:moved]
+        label[rows], poison[rows] = 0, True
+        feats[rows] += (2.0 * trigger / np.linalg.norm(trigger)).astype(np.float32)
+        for v in components.values():
+            v[rows] /= 30.0
+    return ucfast.Scores(sum(components.values()), components, label.copy(), label, np.arange(label.size),
+                         features=feats), poison
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_source_specific_attack_is_cut_from_both_sources(seed):
+    scores, poison = _source_specific(seed)  # class 0: 200 genuine + 100 from class 1 + 100 from class 2
+    det = detect(scores)
+    assert det.flagged == [0]
+    removed = ucfast.select(scores).removed_mask  # one source's group split off: the other is completed
+    assert removed[poison].mean() >= 0.95 and removed[~poison].mean() <= 0.01
+
+
 def test_an_oversized_class_left_after_its_suspect_group_is_completed_along_its_top_axis():
     scores, far = planted("stable", added=True)
     rng = np.random.default_rng(3)
@@ -147,8 +176,9 @@ def test_an_oversized_class_left_after_its_suspect_group_is_completed_along_its_
     poison = np.r_[far, np.zeros(clean0.size, dtype=bool)] | near
     det = detect(grown)
     assert det.flagged == [0] and not det.completed[:n][far].any()
-    assert det.completed.sum() == (PER_CLASS + PLANTED + clean0.size) - PER_CLASS - det.classes[0]["suspect"]
-    assert det.completed[near].mean() >= 0.9
+    suspect = det.classes[0]["suspect"]  # far from every class: shared out evenly over the other classes
+    assert det.completed.sum() == round((PER_CLASS + PLANTED + clean0.size - suspect) - (PER_CLASS + suspect / (K - 1)))
+    assert det.completed[near].sum() >= 0.95 * det.completed.sum()  # what it takes is the near group
     removed = ucfast.select(grown).removed_mask
     assert removed[poison].mean() >= 0.9 and removed[~poison].mean() <= 0.01
     assert not detect(scores).completed.any()  # the suspect group alone brings the class back to size

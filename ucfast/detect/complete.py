@@ -4,15 +4,17 @@ Dirty-label poison from many source classes does not always split off as one gro
 whose content lies far from the target class's split off, those that look like it stay with the
 clean members (WaNet: warped bags and shoes split off from a T-shirt class, warped shirts and
 dresses stay). When what is left of a flagged class is still an outlier in size (the detector
-decides: its size z against the other classes, each given back its share of the suspect group,
-past one class's critical value), the left-over samples are split again, in two descriptions side
-by side: their own top whitened axes (the trigger, once the far group is gone, is what varies most
-there beyond the other classes' variation) and how far each one's stability profile lies toward
-the suspect group's (the trigger moves the model's output under denoising the same way whatever
-the content: the left-over poison answers the denoisers as the group that split off does, even
-where its content keeps it with the genuine members in features). The excess over the median
-class size is taken from the group of that split closest in size to the excess, most likely
-first.
+decides: its size z against the other classes, each given back the samples of the suspect group it
+lost, past one class's critical value; a dirty-label sample keeps the content of the class it was
+taken from, so one that lies inside another class's cloud goes back to it, its two sources for TaCT,
+and the others are shared out evenly, as for an all-to-one attack), the left-over samples are split
+again, in two descriptions side by side: their own top whitened axes (the trigger, once the far
+group is gone, is what varies most there beyond the other classes' variation) and how far each one's
+stability profile lies toward the suspect group's (the trigger moves the model's output under
+denoising the same way whatever the content: the left-over poison answers the denoisers as the group
+that split off does, even where its content keeps it with the genuine members in features). The
+excess over the median size of the other classes, so given back, is taken from the group of that
+split closest in size to the excess, most likely first.
 """
 from __future__ import annotations
 
@@ -20,6 +22,30 @@ import numpy as np
 
 from .mixture import split_two
 from .whiten import class_axes
+
+
+def member_radii(x: np.ndarray, rows: dict, classes, centroids: np.ndarray, alpha: float) -> np.ndarray:
+    """[K] the squared distance from its centroid within which 1 - alpha of each class's own rows lie."""
+    return np.array([np.quantile(((x[rows[c]] - centroids[i]) ** 2).sum(1), 1.0 - alpha) for i, c in enumerate(classes)])
+
+
+def drawn_from(group: np.ndarray, centroids: np.ndarray, radii: np.ndarray, k: int) -> np.ndarray:
+    """[K] how many of the suspect group's rows group [m, d] each other class lost to class k (0 at k).
+    A dirty-label sample keeps the content of the class it was taken from: one that lies inside the
+    nearest other class (within its member radius, `member_radii`) is counted to that class; one that
+    lies inside none came from no class its features tell, and is shared out evenly."""
+    share = np.zeros(len(centroids))
+    if len(group) == 0:
+        return share
+    g = group.astype(np.float64)
+    dist = (g ** 2).sum(1)[:, None] + (centroids ** 2).sum(1)[None, :] - 2.0 * g @ centroids.T
+    dist[:, k] = np.inf
+    nearest = dist.argmin(1)
+    inside = dist[np.arange(len(g)), nearest] <= radii[nearest]
+    share += np.bincount(nearest[inside], minlength=len(centroids))
+    share += (~inside).sum() / (len(centroids) - 1)
+    share[k] = 0.0
+    return share
 
 
 def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_size: float,

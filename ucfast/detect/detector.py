@@ -54,10 +54,10 @@ import numpy as np
 
 from ..scores import Scores
 from .calibrate import critical, null_gain, size_z as size_z_of, strengths
-from .complete import complete_class
+from .complete import complete_class, drawn_from, member_radii
 from .profile import stability_profile
 from .subgroups import flipped, min_class_size, split_class
-from .whiten import class_axes, class_rows, reduce
+from .whiten import class_axes, class_centroids, class_rows, reduce
 
 ALPHA = 0.05  # chance that a data set with no poisoned class has a class flagged (any number of classes)
 SPREAD_FLOOR = 0.01  # least spread of log gain: gains within 1% of each other are taken as equal
@@ -118,7 +118,7 @@ def _splits(scores, classes, rows, profile, components, profile_weight):
     if not np.isfinite(x).all():
         raise ValueError("scores.features hold non-finite values; re-score the data")
     axes = class_axes(x, rows, components, only=[c for c in classes if rows[c].size >= small])
-    centroids = np.stack([x[rows[c]].mean(0) for c in classes]).astype(np.float64)
+    centroids = class_centroids(x, rows, classes)
     for k, c in enumerate(classes):
         if c in axes:
             splits[k] = split_class(axes[c], profile[rows[c]], features=x[rows[c]].astype(np.float64),
@@ -158,9 +158,9 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
     limit, sized_limit, size_limit = critical(int(classes.size), float(alpha))
 
-    def left(k, remaining, restored=0):
-        """Size z of class k holding `remaining` samples, each other class given back restored / (K - 1)."""
-        u = np.log(counts + restored / (classes.size - 1)) if restored else size.copy()
+    def left(k, remaining, sizes=counts):
+        """Size z of class k holding `remaining` samples, the other classes holding `sizes`."""
+        u = np.log(np.maximum(sizes, 1.0))
         u[k] = math.log(max(remaining, 1))
         return float(size_z_of(u, size_floor)[k])
 
@@ -176,10 +176,16 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     flagged = strength >= 1.0
     completed = np.zeros(n, dtype=bool)
     if x is not None:
+        centroids = class_centroids(x, rows, classes)
+        radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):
             split = splits[k]
-            if flagged[k] and split is not None and left(k, counts[k] - split.size, split.size) >= size_limit:
-                completed[complete_class(x, rows, c, posterior > 0.5, float(np.median(counts)), components, profile)] = True
+            if not (flagged[k] and split is not None):
+                continue
+            restored = counts + drawn_from(x[rows[c][posterior[rows[c]] > 0.5]], centroids, radii, k)
+            if left(k, counts[k] - split.size, restored) >= size_limit:
+                typical = float(np.median(np.delete(restored, k)))
+                completed[complete_class(x, rows, c, posterior > 0.5, typical, components, profile)] = True
     values = np.zeros(n)
     rows_out = []
     distance_columns = [i for i, name in enumerate(names) if name != "feature_norm"]

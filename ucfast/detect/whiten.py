@@ -72,6 +72,11 @@ def class_rows(label: np.ndarray, classes: np.ndarray) -> dict:
     return {c: order[lo:hi] for c, lo, hi in zip(classes, *bounds)}
 
 
+def class_centroids(x: np.ndarray, rows: dict, classes) -> np.ndarray:
+    """[K, d] float64 mean of each class's rows of x, in `classes` order."""
+    return np.stack([x[rows[c]].mean(0) for c in classes]).astype(np.float64)
+
+
 @dataclass
 class Whitened:
     """One class in units of the other classes' within-class variation: `axes` [n, r], its samples
