@@ -163,7 +163,7 @@ def test_a_source_specific_attack_is_cut_from_both_sources(seed):
 def test_an_oversized_class_left_after_its_suspect_group_is_completed_along_its_top_axis():
     scores, far = planted("stable", added=True)
     rng = np.random.default_rng(3)
-    clean0 = np.flatnonzero((scores.label == 0) & ~far)[:150]  # rest 350 vs 200: size z 7.9, past the flag's critical value
+    clean0 = np.flatnonzero((scores.label == 0) & ~far)[:150]  # rest 350 vs 200: size z 7.9
     shift = rng.normal(0, 1, D)
     near_feats = scores.features[clean0] + (4.0 * shift / np.linalg.norm(shift)).astype(np.float32)
     n = len(scores)

@@ -11,8 +11,8 @@ critical(K, alpha): the values of the two class tests (`strengths`: the split z,
     level, the one at which either test flags a clean data set with probability alpha (the tests
     are correlated, so each is taken at a tail probability between alpha / 2 and alpha). The
     false-alarm rate is per data set, not per class: with 1000 clean classes as with 10, a flag
-    comes with probability alpha. Its third value is one class's size z at level alpha (how far a flagged class must stand out in size for its size
-    to shape its cut).
+    comes with probability alpha. Its third value is one class's size z at level alpha (how far
+    a flagged class must stand out in size for its size to shape its cut).
 """
 from __future__ import annotations
 

@@ -26,7 +26,8 @@ from .whiten import class_axes
 
 def member_radii(x: np.ndarray, rows: dict, classes, centroids: np.ndarray, alpha: float) -> np.ndarray:
     """[K] the squared distance from its centroid within which 1 - alpha of each class's own rows lie."""
-    return np.array([np.quantile(((x[rows[c]] - centroids[i]) ** 2).sum(1), 1.0 - alpha) for i, c in enumerate(classes)])
+    return np.array([np.quantile(((x[rows[c]] - centroids[i]) ** 2).sum(1), 1.0 - alpha)
+                     for i, c in enumerate(classes)])
 
 
 def drawn_from(group: np.ndarray, centroids: np.ndarray, radii: np.ndarray, k: int) -> np.ndarray:

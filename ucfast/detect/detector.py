@@ -12,7 +12,8 @@
     flagged          strength >= critical(K, alpha): the value the largest of K clean classes'
                      strengths exceeds with probability alpha (calibrate.critical, by simulation)
     flagged class still larger than the others without its suspect group, the others given back
-                     what a dirty-label attack drew from them (that size's z past one class's
+                     what a dirty-label attack drew from them (a suspect sample inside another
+                     class's cloud to that class, the rest evenly; that size's z past one class's
                      critical value at alpha) --> completed (complete.py)
     value of a sample = gate(class) x (1 + posterior(suspect group)) / 2, in [0, 1]
 
@@ -175,7 +176,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     gate = 1.0 / (1.0 + np.exp(-limit * (strength - 1.0)))
     flagged = strength >= 1.0
     completed = np.zeros(n, dtype=bool)
-    if x is not None:
+    if x is not None and flagged.any():
         centroids = class_centroids(x, rows, classes)
         radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):
@@ -194,8 +195,9 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         values[r] = gate[k] * (1.0 + np.where(completed[r], 1.0, posterior[r])) / 2.0
         split = splits[k]
         row = {"class": int(c), "samples": int(counts[k]), "gain": float(gains[k]), "statistic": float(t[k]),
-               "split_z": float(split_z[k]), "size_z": float(size_z[k]), "strength": float(strength[k]), "gate": float(gate[k]),
-               "flagged": bool(flagged[k]), "split": split is not None, "completed": int(completed[r].sum())}
+               "split_z": float(split_z[k]), "size_z": float(size_z[k]), "strength": float(strength[k]),
+               "gate": float(gate[k]), "flagged": bool(flagged[k]), "split": split is not None,
+               "completed": int(completed[r].sum())}
         if split is not None:
             shift = float(np.mean(split.suspect_profile[distance_columns]))
             row.update({"suspect": split.size, "direction": "stable" if shift < 0 else "susceptible",
@@ -203,5 +205,5 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         rows_out.append(row)
     return Detection(values=values, posterior=posterior, completed=completed, classes=rows_out, profile_names=names,
                      settings={"components": components, "profile_weight": profile_weight, "alpha": float(alpha),
-                               "critical": limit, "sized_critical": sized_limit, "size_critical": size_limit, "features": scores.features is not None,
-                               "min_class_size": min_class_size(components)})
+                               "critical": limit, "sized_critical": sized_limit, "size_critical": size_limit,
+                               "features": scores.features is not None, "min_class_size": min_class_size(components)})
