@@ -1,11 +1,10 @@
 """The automatic cut: which samples to remove without being told the poison rate.
 
-Rule: in every flagged class (its strength - robust z across classes of its whitened mixture gain,
-plus that of its size when larger - at least the critical value at which a data set of that many
-clean classes has a class flagged with probability alpha), remove the samples whose posterior of
-the suspect group is > 1/2, and, where the class is also an outlier in size and still well above
-the median size without them, its excess along its top whitened axis (`complete.py`); remove
-nothing elsewhere. The number removed follows from the data. `assumptions` says what this took for
+Rule: in every flagged class (the robust z across classes of its whitened mixture gain, or that z
+plus the z of its size when larger, at least its critical value: the values at which a data set of
+that many clean classes has a class flagged with probability alpha), remove the samples whose
+posterior of the suspect group is > 1/2, and, where what is left of the class is still an outlier
+in size, its excess over the other classes' median (`complete.py`); remove nothing elsewhere. The number removed follows from the data. `assumptions` says what this took for
 granted and what it found, so a reader can judge the cut.
 """
 from __future__ import annotations
@@ -25,14 +24,15 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
                  "completed": rows[c]["completed"]} for c in flagged}
     unsplit = [row["class"] for row in detection.classes if not row["split"]]
     st = detection.settings
-    rule = (f"remove the suspect group (posterior > 0.5) of every class whose strength (robust z across classes of"
-            f" its two-group mixture gain in whitened features, plus that of its size when larger) is >="
-            f" {st['critical']:.2f}, the value at which {len(detection.classes)} clean classes have one flagged with"
-            f" probability {st['alpha']}")
+    rule = (f"remove the suspect group (posterior > 0.5) of every class whose robust z across classes of its"
+            f" two-group mixture gain in whitened features is >= {st['critical']:.2f}, or that z plus the z of its"
+            f" size when larger >= {st['sized_critical']:.2f}: the values at which {len(detection.classes)} clean"
+            f" classes have one flagged, by either, with probability {st['alpha']}")
     if st["features"]:
         rule += (f"; where what is left of such a class still stands out in size (size z >= {st['size_critical']:.2f}"
-                 " against the other classes, each given back its share of the suspect group), also its excess"
-                 " over the median size, from one end of its top whitened axis")
+                 " against the other classes, each given back the suspect samples that lie inside it, the others"
+                 " evenly), also its excess over their median size, from the group its top whitened axes and its"
+                 " stability toward the suspect group split off")
     assumptions = {
         "rule": rule,
         "assumes": [

@@ -30,9 +30,10 @@ class would hold without one of its groups, names the suspect in a grown class (
 is at most the growth: a suspect group whose removal leaves the class smaller than a clean class
 at one class's level alpha, when the other group's would not, is the wrong one) and decides
 whether a flagged class's cut is completed (its rest is still an outlier in size at that level
-against the other classes given back their share of the suspect group: a dirty-label attack
+against the other classes given back what the suspect group took from them: a dirty-label attack
 draws its poison from the other classes, so a target class's genuine members alone outnumber a
-depleted source class by a little).
+depleted source class by a little; a suspect sample that lies inside another class's cloud is
+given back to that class, its source, and the others evenly).
 
 Why the gain in whitened units: a poisoned class holds a group that differs from its genuine
 members along a direction no clean class varies along (the trigger); measured in units of the
