@@ -62,8 +62,7 @@ def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_siz
     scale = axes[:, 0].std()
     if not scale > 0:
         return np.zeros(0, dtype=np.int64)
-    columns = [axes / scale, _toward(profile[rest], profile[rows[c][suspect[rows[c]]]])]
-    y = np.column_stack(columns)
+    y = np.column_stack([axes / scale, _toward(profile[rest], profile[rows[c][suspect[rows[c]]]])])
     posterior = split_two(y)[0]
     if abs((1.0 - posterior).sum() - excess) < abs(posterior.sum() - excess):
         posterior = 1.0 - posterior

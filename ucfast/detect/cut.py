@@ -4,8 +4,9 @@ Rule: in every flagged class (the robust z across classes of its whitened mixtur
 plus the z of its size when larger, at least its critical value: the values at which a data set of
 that many clean classes has a class flagged with probability alpha), remove the samples whose
 posterior of the suspect group is > 1/2, and, where what is left of the class is still an outlier
-in size, its excess over the other classes' median (`complete.py`); remove nothing elsewhere. The number removed follows from the data. `assumptions` says what this took for
-granted and what it found, so a reader can judge the cut.
+in size, its excess over the other classes' median (`complete.py`); remove nothing elsewhere. The
+number removed follows from the data. `assumptions` says what this took for granted and what it
+found, so a reader can judge the cut.
 """
 from __future__ import annotations
 
