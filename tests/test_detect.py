@@ -161,7 +161,7 @@ def test_a_source_specific_attack_is_cut_from_both_sources(seed):
     assert removed[poison].mean() >= 0.95 and removed[~poison].mean() <= 0.01
 
 
-def test_an_oversized_class_left_after_its_suspect_group_is_completed_along_its_top_axis():
+def test_an_oversized_class_left_after_its_suspect_group_is_completed_from_its_near_group():
     scores, far = planted("stable", added=True)
     rng = np.random.default_rng(3)
     clean0 = np.flatnonzero((scores.label == 0) & ~far)[:150]  # rest 350 vs 200: size z 7.9
