@@ -99,11 +99,12 @@ class Sidecar:
         if self.intended is None:
             return self.target
         paths = source.dataset.paths
-        missing = [paths.relative(i) for i in range(len(paths)) if paths.relative(i) not in self.intended]
+        files = [paths.relative(i) for i in range(len(paths))]
+        missing = [f for f in files if f not in self.intended]
         if missing:
             raise ValueError(f"sidecar {self.path} names no intended label for {len(missing)} triggered files, e.g."
                              f" {missing[0]!r}")
-        return np.array([self.intended[paths.relative(i)] for i in range(len(paths))], dtype=np.int64)
+        return np.array([self.intended[f] for f in files], dtype=np.int64)
 
 
 def read_sidecar(path: str) -> Sidecar:
