@@ -1,14 +1,17 @@
 """The cells of the attack matrix (bench/eval_attacks.py): data set, attack, rate and options of each.
 
 Every cell is run over several seeds; a seed picks the training subset, the poisoned samples, the
-trigger's placement and the model's initialisation. The rates and strengths were raised, where
-the paper's settings gave no backdoor at this CPU budget (a small CNN, 6 epochs, a few thousand
-images), until the backdoor took (ASR >= 50% on the first seed) - never with a detector's output
-in view (0.3% BadNets at 3000 images, 9 samples: ASR 3%, on 10000: 2.5%, at 16 epochs: 3%, so 10000 images, 12 epochs and a 9 x 9 pattern: 93% on seed 1; 1% blended at
-alpha 0.2: ASR 19-56%, so alpha 0.3; Adap-Blend at 2% payload + 2% cover, alpha 0.15 / 0.2: ASR
-10-23%, Adap-Patch likewise at opacity 0.5: 7-10%, TaCT at 5% + 5% cover: 14-45%, BadNets on the
-long tail at 5%: 27-92%, all-to-all at 10%: 1-2%, at 25% and 12 epochs: 4%, at 20%, 12 epochs and a 6 x 6 pattern: 1-23%, so 24 epochs and 12 x 12 (65% on seed 1); each was raised as the table says). Cover samples (Adap-*, TaCT) carry the trigger with their true label; they are neither
-poison nor clean in the metrics (see eval_attacks.py).
+trigger's placement and the model's initialisation. The rates and strengths were raised, where the
+paper's settings gave no backdoor at this CPU budget (a small CNN, 6 epochs, a few thousand images),
+until the backdoor took (ASR >= 50% on the first seed) - never with a detector's output in view
+(0.3% BadNets at 3000 images, 9 samples: ASR 3%, on 10000: 2.5%, at 16 epochs: 3%, so 10000 images,
+12 epochs and a 9 x 9 pattern: 93% on seed 1; 1% blended at alpha 0.2: ASR 19-56%, so alpha 0.3;
+Adap-Blend at 2% payload + 2% cover, alpha 0.15 / 0.2: ASR 10-23%, Adap-Patch likewise at opacity
+0.5: 7-10%, TaCT at 5% + 5% cover: 14-45%, BadNets on the long tail at 5%: 27-92%, all-to-all at
+10%: 1-2%, at 25% and 12 epochs: 4%, at 20%, 12 epochs and a 6 x 6 pattern: 1-23%, so 24 epochs and
+12 x 12 (65% on seed 1); each was raised as the table says). Cover samples (Adap-*, TaCT) carry the
+trigger with their true label; they are neither poison nor clean in the metrics (see
+eval_attacks.py).
 
 Data sets besides the ucfast.data names:
     fashion-longtail  Fashion-MNIST with class sizes falling geometrically from the largest to 1/10
