@@ -205,12 +205,12 @@ def test_classes_unequal_by_nature_are_not_flagged_for_their_size():
 
 @pytest.mark.parametrize("k", [10, 1000])
 def test_the_critical_value_holds_the_false_alarm_rate_per_data_set(k):
-    limit, sized_limit, _ = critical(k, ALPHA)
+    *limits, _ = critical(k, ALPHA)
     rng = np.random.default_rng(99)  # other draws than the ones the critical value was simulated on
     trials = 3000 if k == 10 else 300
-    t, u = rng.standard_normal((trials, k)), rng.standard_normal((trials, k))
-    split_z, sized_z, _ = strengths(t, 0.0, u, 0.0)
-    alarms = ((split_z.max(1) >= limit) | (sized_z.max(1) >= sized_limit)).mean()
+    t, u, s = rng.standard_normal((3, trials, k))
+    split_z, combined_z, size_z, _ = strengths(t, 0.0, u, 0.0, s, 0.0)
+    alarms = np.any([test.max(1) >= limit for test, limit in zip((split_z, combined_z, size_z), limits)], axis=0).mean()
     assert alarms <= ALPHA + 3 * np.sqrt(ALPHA / trials) and alarms >= ALPHA / 2
 
 

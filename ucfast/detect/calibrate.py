@@ -4,14 +4,16 @@ null_gain(n, r): the mean log(mixture gain) that `mixture.split_two` finds in n 
     r-dimensional Gaussian (a class with no second group), by a seeded parametric bootstrap on a
     geometric grid of sizes (interpolated in log n): the floor of a class's statistic, so a small
     class that splits a unimodal cloud by chance is not read as split.
-critical(K, alpha): the values of the two class tests (`strengths`: the split z, and the split z
-    plus the size z) that the largest of K clean classes exceed, together, with probability alpha,
-    when the classes' statistics and log sizes are draws of Gaussians, location and spread
-    estimated from those same K draws as the detector does. Both are taken at one common tail
-    level, the one at which either test flags a clean data set with probability alpha (the tests
-    are correlated, so each is taken at a tail probability between alpha / 2 and alpha). The
+critical(K, alpha): the values of the three class tests (`strengths`: the split z; the split z
+    plus the positive parts of the size z and the separation z; the size z) that the largest of K
+    clean classes exceed, together, with probability alpha, when the classes' statistics, log
+    sizes and separations are draws of Gaussians, location and spread estimated from those same
+    K draws as the detector does. All are taken at one common tail level, the one at which any
+    test flags a clean data set with probability alpha (the tests are correlated, so each is taken
+    at a tail probability between alpha / 3 and alpha; the separation is drawn independently of
+    the gain, which on real data it is not, so the level is if anything conservative). The
     false-alarm rate is per data set, not per class: with 1000 clean classes as with 10, a flag
-    comes with probability alpha. Its third value is one class's size z at level alpha (how far
+    comes with probability alpha. Its fourth value is one class's size z at level alpha (how far
     a flagged class must stand out in size for its size to shape its cut).
 """
 from __future__ import annotations
@@ -77,38 +79,45 @@ def size_z(u: np.ndarray, u_floor) -> np.ndarray:
     return _z(u, u_floor)
 
 
-def strengths(t: np.ndarray, t_floor, u: np.ndarray, u_floor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(split z, split-and-size z, size z) per class from the per-class statistics t [..., K]
-    (floor of their spread t_floor) and log sizes u [..., K] (floor u_floor): z of t against the
-    other classes; that z plus the positive part of the size z (dirty-label poison adds samples to
-    its target: a class that stands out in size needs less of a split to be flagged, and one that
-    stands out far enough is flagged by its size); and the size z itself."""
+def strengths(t: np.ndarray, t_floor, u: np.ndarray, u_floor, s: np.ndarray, s_floor):
+    """(split z, combined z, size z, separation z) per class from the per-class statistics t
+    [..., K] (floor of their spread t_floor), log sizes u [..., K] (floor u_floor) and log
+    separations s [..., K] (floor s_floor): z of t against the other classes; that z plus the
+    positive parts of the size z (dirty-label poison adds samples to its target) and of the
+    separation z (a trigger makes a group of its own, far from the class's genuine members
+    however few it holds): a class that stands out in size or in how far apart its groups lie
+    needs less of a split to be flagged; the size z itself (a class grown far past the spread of
+    sizes is flagged by its size); and the separation z."""
     z = _z(t, t_floor)
     size = size_z(u, u_floor)
-    return z, z + np.maximum(size, 0.0), size
+    apart = _z(s, s_floor)
+    return z, z + np.maximum(size, 0.0) + np.maximum(apart, 0.0), size, apart
+
+
+TESTS = ("split", "combined", "size")  # the class tests, in the order `strengths` and `critical` give them
 
 
 @lru_cache(maxsize=None)
-def critical(k: int, alpha: float) -> tuple[float, float, float]:
-    """Critical values for k clean classes: of the largest split z and of the largest
-    split-and-size z, at the common tail level at which either flags a clean data set with
-    probability alpha, and of one class's size z, exceeded with probability alpha (how far a
-    flagged class must stand out in size for its size to shape its cut). Monte Carlo over Gaussian
-    statistics and sizes, seeded."""
+def critical(k: int, alpha: float) -> tuple[float, float, float, float]:
+    """Critical values for k clean classes: of the largest split z, combined z and size z, at the
+    common tail level at which any of them flags a clean data set with probability alpha, and of
+    one class's size z, exceeded with probability alpha (how far a flagged class must stand out in
+    size for its size to shape its cut). Monte Carlo over Gaussian statistics, sizes and
+    separations, seeded."""
     rng = np.random.default_rng([k, 0xA1FA])
     batch = max(1, min(TRIALS, 2_000_000 // (k * k if k <= EXACT_UP_TO else k)))
-    split_tops, sized_tops, sizes = [], [], []
+    tops, sizes = [[] for _ in TESTS], []
     for start in range(0, TRIALS, batch):
         m = min(batch, TRIALS - start)
-        z, sized, size = strengths(rng.standard_normal((m, k)), 0.0, rng.standard_normal((m, k)), 0.0)
-        split_tops.append(z.max(1))
-        sized_tops.append(sized.max(1))
+        t, u, s = rng.standard_normal((3, m, k))
+        z, combined, size, _ = strengths(t, 0.0, u, 0.0, s, 0.0)
+        for top, test in zip(tops, (z, combined, size)):
+            top.append(test.max(1))
         sizes.append(size[:, 0])
-    split_tops, sized_tops = np.concatenate(split_tops), np.concatenate(sized_tops)
-    rank = np.maximum(_tail_rank(split_tops), _tail_rank(sized_tops))  # the level at which a data set is flagged
+    tops = [np.concatenate(top) for top in tops]
+    rank = np.max([_tail_rank(top) for top in tops], axis=0)  # the level at which a data set is flagged
     level = float(np.quantile(rank, 1 - alpha, method="inverted_cdf"))
-    return (float(np.quantile(split_tops, level)), float(np.quantile(sized_tops, level)),
-            float(np.quantile(np.concatenate(sizes), 1 - alpha)))
+    return (*(float(np.quantile(top, level)) for top in tops), float(np.quantile(np.concatenate(sizes), 1 - alpha)))
 
 
 def _tail_rank(x: np.ndarray) -> np.ndarray:

@@ -27,7 +27,7 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
     st = detection.settings
     rule = (f"remove the suspect group (posterior > 0.5) of every class whose robust z across classes of its"
             f" two-group mixture gain in whitened features is >= {st['critical']:.2f}, or that z plus the z of its"
-            f" size when larger >= {st['sized_critical']:.2f}: the values at which {len(detection.classes)} clean"
+            f" size when larger >= {st['combined_critical']:.2f}: the values at which {len(detection.classes)} clean"
             f" classes have one flagged, by either, with probability {st['alpha']}")
     if st["features"]:
         rule += (f"; where what is left of such a class still stands out in size (size z >= {st['size_critical']:.2f}"

@@ -129,6 +129,17 @@ def _splits(scores, classes, rows, profile, components, profile_weight):
     return splits, dim, x
 
 
+def _separations(splits) -> tuple[np.ndarray, np.ndarray]:
+    """Per class: the log distance between its two groups and its standard error (at least
+    SPREAD_FLOOR). A class too small to split, or whose smaller group is too small to place, takes
+    the median of the measured classes: it neither stands out nor widens the others' null."""
+    apart = np.array([s.separation if s is not None else math.nan for s in splits])
+    noise = np.array([s.separation_se if s is not None else math.nan for s in splits])
+    measured = np.isfinite(apart)
+    typical = float(np.median(apart[measured])) if measured.any() else 0.0
+    return np.where(measured, apart, typical), np.where(measured, np.maximum(noise, SPREAD_FLOOR), SPREAD_FLOOR)
+
+
 def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, alpha: float = ALPHA) -> Detection:
     """Score every sample of `scores` for being poisoned, in both directions (see the module doc).
 
@@ -157,8 +168,9 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
             posterior[rows[c]] = split.posterior
     size = np.log(counts)
     size_floor = 1.0 / math.sqrt(float(np.median(counts)))
-    split_z, sized_z, size_z = strengths(t, noise, size, size_floor)
-    limit, sized_limit, size_limit = critical(int(classes.size), float(alpha))
+    apart, apart_noise = _separations(splits)
+    split_z, combined_z, size_z, apart_z = strengths(t, noise, size, size_floor, apart, apart_noise)
+    limit, combined_limit, size_alone_limit, size_limit = critical(int(classes.size), float(alpha))
 
     def left(k, remaining, sizes=counts):
         """Size z of class k holding `remaining` samples, the other classes holding `sizes`."""
@@ -173,7 +185,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
             if left(k, counts[k] - split.size) <= -size_limit < left(k, split.size):
                 splits[k] = flipped(split, profile[rows[c]])
                 posterior[rows[c]] = splits[k].posterior
-    strength = np.maximum(split_z / limit, sized_z / sized_limit)  # >= 1: flagged by either test
+    strength = np.maximum.reduce([split_z / limit, combined_z / combined_limit, size_z / size_alone_limit])  # >= 1: flagged
     gate = 1.0 / (1.0 + np.exp(-limit * (strength - 1.0)))
     flagged = strength >= 1.0
     completed = np.zeros(n, dtype=bool)
@@ -196,7 +208,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         values[r] = gate[k] * (1.0 + np.where(completed[r], 1.0, posterior[r])) / 2.0
         split = splits[k]
         row = {"class": int(c), "samples": int(counts[k]), "gain": float(gains[k]), "statistic": float(t[k]),
-               "split_z": float(split_z[k]), "size_z": float(size_z[k]), "strength": float(strength[k]),
+               "split_z": float(split_z[k]), "size_z": float(size_z[k]), "separation_z": float(apart_z[k]),
+               "combined_z": float(combined_z[k]), "strength": float(strength[k]),
                "gate": float(gate[k]), "flagged": bool(flagged[k]), "split": split is not None,
                "completed": int(completed[r].sum())}
         if split is not None:
@@ -206,5 +219,6 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         rows_out.append(row)
     return Detection(values=values, posterior=posterior, completed=completed, classes=rows_out, profile_names=names,
                      settings={"components": components, "profile_weight": profile_weight, "alpha": float(alpha),
-                               "critical": limit, "sized_critical": sized_limit, "size_critical": size_limit,
+                               "critical": limit, "combined_critical": combined_limit,
+                               "size_alone_critical": size_alone_limit, "size_critical": size_limit,
                                "features": scores.features is not None, "min_class_size": min_class_size(components)})

@@ -3,10 +3,13 @@
 `split_two(Y)` returns the posterior of membership in one group for every row of Y [n, d], the
 mixture's log-likelihood gain per sample over one Gaussian (how much better two groups explain
 the data than one; near 0 for a unimodal cloud) and the gain's standard error (the spread of the
-per-sample gains over sqrt(n)). Deterministic: the 2-means starts come from the
+per-sample gains over sqrt(n)). `separation(Y, posterior)` measures how far apart the two groups
+lie, whatever their shares. Deterministic: the 2-means starts come from the
 first principal axis (median, upper and lower quartile splits) and the best is kept.
 """
 from __future__ import annotations
+
+import math
 
 import numpy as np
 
@@ -58,3 +61,24 @@ def split_two(y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float, float]
         r = 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -50, 50)))
     per_sample = np.logaddexp(l1, l0) - _diag_loglik(y, y.mean(0), y.var(0) + VAR_FLOOR)
     return r, float(per_sample.mean()), float(per_sample.std() / np.sqrt(len(y)))
+
+
+def separation(y: np.ndarray, posterior: np.ndarray) -> tuple[float, float]:
+    """(log Mahalanobis distance between the two groups' means in their pooled diagonal variance,
+    its standard error) for y [n, d] and the posterior [n] of one group. The gain per sample
+    grows with a group's share; the distance does not, so a small group far from the rest (a
+    trigger in a few samples) is measured as sharply as a large one. NaN, NaN when the smaller
+    group holds fewer samples than its Gaussian has parameters (2 d + 1): too few to place it."""
+    w1, w0 = posterior, 1.0 - posterior
+    n1, n0 = float(w1.sum()), float(w0.sum())
+    if min(n1, n0) < 2 * y.shape[1] + 1:
+        return math.nan, math.nan
+    mu1, mu0 = w1 @ y / n1, w0 @ y / n0
+    v1, v0 = w1 @ (y - mu1) ** 2 / n1 + VAR_FLOOR, w0 @ (y - mu0) ** 2 / n0 + VAR_FLOOR
+    pooled = (n1 * v1 + n0 * v0) / (n1 + n0)
+    gap = mu1 - mu0
+    distance = math.sqrt(float((gap ** 2 / pooled).sum()))
+    if distance == 0.0:
+        return math.nan, math.nan
+    se = math.sqrt(float(((gap / pooled) ** 2 * (v1 / n1 + v0 / n0)).sum())) / distance ** 2  # delta method
+    return math.log(distance), se

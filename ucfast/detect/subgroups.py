@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mixture import split_two
+from .mixture import separation, split_two
 from .whiten import Whitened
 
 
@@ -34,21 +34,25 @@ TIE = 0.1  # departures closer than this share of the larger one decide nothing
 @dataclass
 class ClassSplit:
     """The split of one class: posterior [n] of the suspect group, the mixture gain (per sample,
-    over one Gaussian) and its standard error, the suspect group's size and the medians of the
-    global stability profile in the suspect group."""
+    over one Gaussian) and its standard error, the suspect group's size, the medians of the
+    global stability profile in the suspect group, and the log distance between the two groups
+    with its standard error (`mixture.separation`; NaN where a group is too small to place)."""
 
     posterior: np.ndarray
     gain: float
     gain_se: float
     size: int
     suspect_profile: np.ndarray
+    separation: float = float("nan")
+    separation_se: float = float("nan")
 
 
 def flipped(split: ClassSplit, profile: np.ndarray) -> ClassSplit:
     """The same split with the other group as the suspect; profile: the class's stability profile."""
     posterior = 1.0 - split.posterior
     group = posterior > 0.5
-    return ClassSplit(posterior, split.gain, split.gain_se, int(group.sum()), np.median(profile[group], 0))
+    return ClassSplit(posterior, split.gain, split.gain_se, int(group.sum()), np.median(profile[group], 0),
+                      split.separation, split.separation_se)
 
 
 def min_class_size(components: int) -> int:
@@ -88,7 +92,8 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
         std = profile.std(0)
         weight = 1.0 if whitened is None else profile_weight
         parts.append(weight * (profile - profile.mean(0)) / np.where(std > 0, std, 1.0))
-    posterior, gain, gain_se = split_two(np.concatenate(parts, axis=1))
+    y = np.concatenate(parts, axis=1)
+    posterior, gain, gain_se = split_two(y)
     group = posterior > 0.5
     if group.all() or not group.any():
         return ClassSplit(np.zeros(len(profile)), 0.0, 0.0, 0, np.median(profile, 0))
@@ -102,4 +107,4 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
         flip = np.linalg.norm(np.median(profile[~group], 0)) > np.linalg.norm(np.median(profile[group], 0))
     if flip:
         posterior, group = 1.0 - posterior, ~group
-    return ClassSplit(posterior, gain, gain_se, int(group.sum()), np.median(profile[group], 0))
+    return ClassSplit(posterior, gain, gain_se, int(group.sum()), np.median(profile[group], 0), *separation(y, posterior))
