@@ -1,5 +1,7 @@
 """ucfast.detect and select(method=...): planted poison found in both directions, the paper's cut
 unchanged, the automatic cut's report, bad input named."""
+import math
+
 import numpy as np
 import pytest
 
@@ -7,6 +9,7 @@ import ucfast
 from ucfast.detect import auto_cut, detect
 from ucfast.detect import ALPHA
 from ucfast.detect.calibrate import critical, strengths
+from ucfast.detect.mixture import separation, split_two
 from ucfast.detect.complete import drawn_from
 from ucfast.detect.whiten import class_axes, class_rows, reduce
 from ucfast.metrics import auroc
@@ -14,7 +17,7 @@ from ucfast.metrics import auroc
 K, PER_CLASS, PLANTED, D, STYLE = 10, 200, 120, 16, 3
 
 
-def planted(direction, features=True, poison=True, seed=0, tight=1.0, rest=1.0, added=False):
+def planted(direction, features=True, poison=True, seed=0, tight=1.0, rest=1.0, added=False, count=PLANTED):
     """Scores of K classes whose natural variation (a pose, a light or dark foreground) runs along a
     few STYLE directions shared by every class; every class holds two natural sub-types along one
     of them. Class 0 also holds PLANTED samples (in place of clean ones) that form their own feature
@@ -22,13 +25,14 @@ def planted(direction, features=True, poison=True, seed=0, tight=1.0, rest=1.0, 
     tight < 1 shrinks the spread of class 1's sub-types off the shared directions (a sharper natural
     split, as Fashion-MNIST trousers) and makes them `1 / tight` times more stable, as easy samples are. rest scales the
     distances of class 0's clean samples. added: the planted samples come on top of class 0's
-    PER_CLASS clean ones (dirty-label poison grows its target class) instead of in place of some."""
+    PER_CLASS clean ones (dirty-label poison grows its target class) instead of in place of some;
+    count: how many are planted."""
     rng = np.random.default_rng(seed)
     centres = rng.normal(0, 4, (K, D))
     style = np.linalg.qr(rng.normal(0, 1, (D, STYLE)))[0].T  # [STYLE, D] orthonormal shared directions
     subtype = rng.normal(0, 1, (K, STYLE)) @ style
     subtype *= 3.0 / np.linalg.norm(subtype, axis=1, keepdims=True)  # sub-types 6 apart, in the shared directions
-    label = np.repeat(np.arange(K), [PER_CLASS + (PLANTED if added and poison else 0)] + [PER_CLASS] * (K - 1))
+    label = np.repeat(np.arange(K), [PER_CLASS + (count if added and poison else 0)] + [PER_CLASS] * (K - 1))
     n = label.size
     spread = np.where(label == 1, tight, 1.0)[:, None]
     feats = (centres[label] + np.where(rng.random(n) < 0.5, 1, -1)[:, None] * subtype[label]
@@ -36,13 +40,13 @@ def planted(direction, features=True, poison=True, seed=0, tight=1.0, rest=1.0, 
     dist = np.exp(rng.normal(-3, 1, (n, 2))) * spread  # [N, 2] median / nlm distances
     mask = np.zeros(n, dtype=bool)
     if poison:
-        rows = np.flatnonzero(label == 0)[:PLANTED]
+        rows = np.flatnonzero(label == 0)[:count]
         mask[rows] = True
         trigger = rng.normal(0, 1, D)
         trigger -= style.T @ (style @ trigger)
-        feats[rows] = centres[0] + 8.0 * trigger / np.linalg.norm(trigger) + rng.normal(0, 0.7, (PLANTED, D))
+        feats[rows] = centres[0] + 8.0 * trigger / np.linalg.norm(trigger) + rng.normal(0, 0.7, (count, D))
         dist[rows] *= 30.0 if direction == "susceptible" else 1 / 30.0
-        dist[np.flatnonzero(label == 0)[PLANTED:]] *= rest
+        dist[np.flatnonzero(label == 0)[count:]] *= rest
     scores = ucfast.Scores(dist.sum(1).astype(np.float32), {"median": dist[:, 0].astype(np.float32),
                                                              "nlm": dist[:, 1].astype(np.float32)},
                            label.copy(), label, np.arange(n), features=feats.astype(np.float32) if features else None)
@@ -89,6 +93,23 @@ def test_the_suspect_group_is_not_the_one_with_the_odder_profile(seed):
     det = detect(scores)
     assert det.flagged == [0] and auroc(det.values, mask) > 0.97
     assert next(r for r in det.classes if r["class"] == 0)["direction"] == "stable"
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_separation_of_two_groups_does_not_grow_with_the_smaller_ones_share(seed):
+    rng = np.random.default_rng(seed)
+    n, d, gap = 400, 4, 6.0
+    found = {}
+    for share in (0.05, 0.5):
+        group = np.arange(n) < share * n
+        y = rng.normal(0, 1, (n, d)) + np.where(group, gap, 0.0)[:, None] * np.eye(d)[0]
+        found[share] = (separation(y, group.astype(float)), split_two(y)[1])
+    (small, small_se), small_gain = found[0.05]
+    (half, _), half_gain = found[0.5]
+    assert abs(small - half) < 3 * small_se and small == pytest.approx(math.log(gap), abs=0.15)
+    assert small_gain < half_gain  # the gain per sample does grow with it
+    tiny = np.arange(n) < 2 * d  # fewer samples than the group's Gaussian has parameters
+    assert all(math.isnan(v) for v in separation(rng.normal(0, 1, (n, d)), tiny.astype(float)))
 
 
 def test_a_class_grown_by_dirty_label_poison_counts_its_excess_size():
