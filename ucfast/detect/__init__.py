@@ -6,10 +6,10 @@
 
 profile.py    stability profile: robust z of log per-variant distances and log feature norm
 whiten.py     each class's features in units of the other classes' within-class variation
-mixture.py    two-group split: 2-means then a diagonal two-Gaussian mixture, with its gain
+mixture.py    two-group split: 2-means then a diagonal two-Gaussian mixture, its gain, the groups' separation
 subgroups.py  per-class split and which group is the suspect
 calibrate.py  the null distributions: a Gaussian class's gain at its size, the critical value for K classes
-detector.py   the calibrated class gate (robust z of gain and size across classes) and the per-sample values
+detector.py   the calibrated class gate (robust z of gain, size and separation across classes), per-sample values
 complete.py   completing the cut of a flagged class still oversized without its suspect group
 cut.py        the automatic cut and the assumptions it reports
 """

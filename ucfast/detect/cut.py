@@ -1,8 +1,9 @@
 """The automatic cut: which samples to remove without being told the poison rate.
 
-Rule: in every flagged class (the robust z across classes of its whitened mixture gain, or that z
-plus the z of its size when larger, at least its critical value: the values at which a data set of
-that many clean classes has a class flagged with probability alpha), remove the samples whose
+Rule: in every flagged class (the robust z across classes of its whitened mixture gain; or that z
+plus the z of its size when larger and the z of its two groups' separation when larger; or the z
+of its size alone, at least its critical value: the values at which a data set of that many clean
+classes has a class flagged, by any of the three, with probability alpha), remove the samples whose
 posterior of the suspect group is > 1/2, and, where what is left of the class is still an outlier
 in size, its excess over the other classes' median (`complete.py`); remove nothing elsewhere. The
 number removed follows from the data. `assumptions` says what this took for granted and what it
@@ -27,8 +28,9 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
     st = detection.settings
     rule = (f"remove the suspect group (posterior > 0.5) of every class whose robust z across classes of its"
             f" two-group mixture gain in whitened features is >= {st['critical']:.2f}, or that z plus the z of its"
-            f" size when larger >= {st['combined_critical']:.2f}: the values at which {len(detection.classes)} clean"
-            f" classes have one flagged, by either, with probability {st['alpha']}")
+            f" size and the z of its two groups' separation, each when larger, >= {st['combined_critical']:.2f},"
+            f" or whose size z alone is >= {st['size_alone_critical']:.2f}: the values at which"
+            f" {len(detection.classes)} clean classes have one flagged, by any, with probability {st['alpha']}")
     if st["features"]:
         rule += (f"; where what is left of such a class still stands out in size (size z >= {st['size_critical']:.2f}"
                  " against the other classes, each given back the suspect samples that lie inside it, the others"
@@ -45,6 +47,8 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
             " every class shows",
             "dirty-label poison adds samples to its target: a larger class is more suspect, by how far its size"
             " stands out from the spread of sizes",
+            "a trigger's group lies further from its class's genuine members than a clean class's sub-types lie"
+            " from each other, in the units of the class's top whitened axes",
         ] + ([] if st["features"] else
              ["no penultimate features were kept: the split uses the per-variant distances only"]),
         "rate_given": False,

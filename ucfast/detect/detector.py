@@ -6,11 +6,13 @@
     per label class: two-group mixture on its top whitened components --> gain, suspect group
                      (the group whose variation departs from the other classes'; in a grown
                      class, not a group whose removal would leave it too small)  (subgroups.py)
-    class statistic  t = log gain (at least the gain one Gaussian of the class's size shows)
-    class strength   robust z of t across classes (median; trimmed spread, calibrate.spread)
-                     + the positive part of the robust z of log class size    (calibrate.strengths)
-    flagged          strength >= critical(K, alpha): the value the largest of K clean classes'
-                     strengths exceeds with probability alpha (calibrate.critical, by simulation)
+    class statistics t = log gain (at least the gain one Gaussian of the class's size shows),
+                     u = log class size, s = log separation of the two groups (mixture.separation)
+    class tests      robust z of t across classes (median; trimmed spread, calibrate._spread);
+                     that z + the positive parts of the z of u and of s; the z of u alone
+                                                                          (calibrate.strengths)
+    flagged          any test >= its critical value for K classes: the values the largest of K
+                     clean classes' exceed, any of them, with probability alpha (calibrate.critical)
     flagged class still larger than the others without its suspect group, the others given back
                      what a dirty-label attack drew from them (a suspect sample inside another
                      class's cloud to that class, the rest evenly; that size's z past one class's
@@ -22,10 +24,14 @@ test, and its false-alarm rate is set per data set: `alpha` is the chance that a
 poisoned class has any class flagged, for 10 classes as for 1000 (the critical value grows with K).
 The null is estimated from the data (the spread of the statistic across classes) rather than fixed
 as a ratio, because clean classes do split into natural sub-types, more in some data sets than in
-others; the floors on the spread (a class's gain's own standard error, one count's Poisson noise in
-size) keep a data set of near-identical classes from reading sampling noise as a signal. The
+others; the floors on the spread (a class's gain's and separation's own standard errors, one
+count's Poisson noise in size) keep a data set of near-identical classes from reading sampling noise as a signal. The
 size term is one-sided: dirty-label poison ADDS samples to its target class; on a long-tailed data
-set the spread of sizes is wide and the term stays small by itself. The same size z, of what a
+set the spread of sizes is wide and the term stays small by itself. The separation term is
+one-sided too: a trigger makes a group of its own, far from the class's genuine members, and the
+distance between the groups' means (in their pooled variance) does not shrink with the group's
+share as the gain per sample does, so a low-rate attack (a tenth of its class) that splits off
+just short of the line is counted by how far apart its group lies. The same size z, of what a
 class would hold without one of its groups, names the suspect in a grown class (dirty-label poison
 is at most the growth: a suspect group whose removal leaves the class smaller than a clean class
 at one class's level alpha, when the other group's would not, is the wrong one) and decides
