@@ -25,9 +25,10 @@ poisoned class has any class flagged, for 10 classes as for 1000 (the critical v
 The null is estimated from the data (the spread of the statistic across classes) rather than fixed
 as a ratio, because clean classes do split into natural sub-types, more in some data sets than in
 others; the floors on the spread (a class's gain's and separation's own standard errors, one
-count's Poisson noise in size) keep a data set of near-identical classes from reading sampling noise as a signal. The
-size term is one-sided: dirty-label poison ADDS samples to its target class; on a long-tailed data
-set the spread of sizes is wide and the term stays small by itself. The separation term is
+count's Poisson noise in size) keep a data set of near-identical classes from reading sampling
+noise as a signal. The size term is one-sided: dirty-label poison ADDS samples to its target
+class; on a long-tailed data set the spread of sizes is wide and the term stays small by itself.
+The separation term is
 one-sided too: a trigger makes a group of its own, far from the class's genuine members, and the
 distance between the groups' means (in their pooled variance) does not shrink with the group's
 share as the gain per sample does, so a low-rate attack (a tenth of its class) that splits off
@@ -191,7 +192,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
             if left(k, counts[k] - split.size) <= -size_limit < left(k, split.size):
                 splits[k] = flipped(split, profile[rows[c]])
                 posterior[rows[c]] = splits[k].posterior
-    strength = np.maximum.reduce([split_z / limit, combined_z / combined_limit, size_z / size_alone_limit])  # >= 1: flagged
+    # >= 1: flagged by at least one of the three tests
+    strength = np.maximum.reduce([split_z / limit, combined_z / combined_limit, size_z / size_alone_limit])
     gate = 1.0 / (1.0 + np.exp(-limit * (strength - 1.0)))
     flagged = strength >= 1.0
     completed = np.zeros(n, dtype=bool)

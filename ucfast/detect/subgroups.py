@@ -107,4 +107,5 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
         flip = np.linalg.norm(np.median(profile[~group], 0)) > np.linalg.norm(np.median(profile[group], 0))
     if flip:
         posterior, group = 1.0 - posterior, ~group
-    return ClassSplit(posterior, gain, gain_se, int(group.sum()), np.median(profile[group], 0), *separation(y, posterior))
+    return ClassSplit(posterior, gain, gain_se, int(group.sum()), np.median(profile[group], 0),
+                      *separation(y, posterior))
