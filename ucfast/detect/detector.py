@@ -65,10 +65,12 @@ from ..scores import Scores
 from .calibrate import critical, null_gain, size_z as size_z_of, strengths
 from .complete import complete_class, drawn_from, member_radii
 from .profile import stability_profile
-from .subgroups import flipped, min_class_size, split_class
+from .shared import shared_trigger
+from .subgroups import ClassSplit, flipped, min_class_size, split_class
 from .whiten import class_axes, class_centroids, class_rows, reduce
 
 ALPHA = 0.05  # chance that a data set with no poisoned class has a class flagged (any number of classes)
+SHARED = 0.2  # share of alpha spent on the shared-trigger test (shared.py); the class tests get the rest
 SPREAD_FLOOR = 0.01  # least spread of log gain: gains within 1% of each other are taken as equal
 
 
@@ -177,7 +179,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     size_floor = 1.0 / math.sqrt(float(np.median(counts)))
     apart, apart_noise = _separations(splits)
     split_z, combined_z, size_z, apart_z = strengths(t, noise, size, size_floor, apart, apart_noise)
-    limit, combined_limit, size_alone_limit, size_limit = critical(int(classes.size), float(alpha))
+    limit, combined_limit, size_alone_limit, _ = critical(int(classes.size), float(alpha) * (1 - SHARED))
+    size_limit = critical(int(classes.size), float(alpha))[3]
 
     def left(k, remaining, sizes=counts):
         """Size z of class k holding `remaining` samples, the other classes holding `sizes`."""
@@ -192,17 +195,29 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
             if left(k, counts[k] - split.size) <= -size_limit < left(k, split.size):
                 splits[k] = flipped(split, profile[rows[c]])
                 posterior[rows[c]] = splits[k].posterior
-    # >= 1: flagged by at least one of the three tests
+    # >= 1: flagged by at least one of the three class tests (or, below, by the shared-trigger test)
     strength = np.maximum.reduce([split_z / limit, combined_z / combined_limit, size_z / size_alone_limit])
+    by_shared = np.zeros(classes.size, dtype=bool)  # flagged by the shared-trigger test alone
+    shared = None
+    if x is not None:
+        centroids = class_centroids(x, rows, classes)
+        shared = shared_trigger(x, rows, classes, centroids, components,
+                                float(alpha) * SHARED, min_class_size(components))
+        by_shared = shared.flagged & (strength < 1.0)
+        for k in np.flatnonzero(by_shared):  # cut along the line that showed the class's valley
+            r, c = shared.posterior[int(k)], classes[k]
+            group = r > 0.5
+            splits[k] = ClassSplit(r, gains[k], 0.0, int(group.sum()), np.median(profile[rows[c]][group], 0))
+            posterior[rows[c]] = r
+            strength[k] = shared.strength[k]
     gate = 1.0 / (1.0 + np.exp(-limit * (strength - 1.0)))
     flagged = strength >= 1.0
     completed = np.zeros(n, dtype=bool)
     if x is not None and flagged.any():
-        centroids = class_centroids(x, rows, classes)
         radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):
             split = splits[k]
-            if not (flagged[k] and split is not None):
+            if not (flagged[k] and split is not None) or by_shared[k]:
                 continue
             restored = counts + drawn_from(x[rows[c][posterior[rows[c]] > 0.5]], centroids, radii, k)
             if left(k, counts[k] - split.size, restored) >= size_limit:
@@ -219,6 +234,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
                "split_z": float(split_z[k]), "size_z": float(size_z[k]), "separation_z": float(apart_z[k]),
                "combined_z": float(combined_z[k]), "strength": float(strength[k]),
                "gate": float(gate[k]), "flagged": bool(flagged[k]), "split": split is not None,
+               "shared_p": float(shared.p[k]) if shared is not None else None, "by_shared": bool(by_shared[k]),
                "completed": int(completed[r].sum())}
         if split is not None:
             shift = float(np.mean(split.suspect_profile[distance_columns]))
@@ -229,4 +245,5 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
                      settings={"components": components, "profile_weight": profile_weight, "alpha": float(alpha),
                                "critical": limit, "combined_critical": combined_limit,
                                "size_alone_critical": size_alone_limit, "size_critical": size_limit,
+                               "shared_level": float(alpha) * SHARED,
                                "features": scores.features is not None, "min_class_size": min_class_size(components)})
