@@ -10,6 +10,8 @@ mixture.py    two-group split: 2-means then a diagonal two-Gaussian mixture, its
 subgroups.py  per-class split and which group is the suspect
 calibrate.py  the null distributions: a Gaussian class's gain at its size, the critical value for K classes
 detector.py   the calibrated class gate (robust z of gain, size and separation across classes), per-sample values
+shared.py     the shared-trigger test for poison in (nearly) every class, where the class gate has no null
+valley.py     a distribution-free test of two modes along a line (three intervals, binomial tails, split halves)
 complete.py   completing the cut of a flagged class still oversized without its suspect group
 cut.py        the automatic cut and the assumptions it reports
 """

@@ -3,7 +3,8 @@
 Rule: in every flagged class (the robust z across classes of its whitened mixture gain; or that z
 plus the z of its size when larger and the z of its two groups' separation when larger; or the z
 of its size alone, at least its critical value: the values at which a data set of that many clean
-classes has a class flagged, by any of the three, with probability alpha), remove the samples whose
+classes has a class flagged, by any of the three, with probability 0.8 alpha; or flagged by the
+shared-trigger test at 0.2 alpha, when most classes are), remove the samples whose
 posterior of the suspect group is > 1/2, and, where what is left of the class is still an outlier
 in size, its excess over the other classes' median (`complete.py`); remove nothing elsewhere. The
 number removed follows from the data. `assumptions` says what this took for granted and what it
@@ -23,15 +24,18 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
     rows = {row["class"]: row for row in detection.classes}
     found = {c: {"removed": int((removed & (label == c)).sum()), "of": rows[c]["samples"],
                  "direction": rows[c].get("direction"), "strength": round(rows[c]["strength"], 2),
-                 "completed": rows[c]["completed"]} for c in flagged}
+                 "completed": rows[c]["completed"], "by_shared_trigger": rows[c]["by_shared"]} for c in flagged}
     unsplit = [row["class"] for row in detection.classes if not row["split"]]
     st = detection.settings
     rule = (f"remove the suspect group (posterior > 0.5) of every class whose robust z across classes of its"
             f" two-group mixture gain in whitened features is >= {st['critical']:.2f}, or that z plus the z of its"
             f" size and the z of its two groups' separation, each when larger, >= {st['combined_critical']:.2f},"
             f" or whose size z alone is >= {st['size_alone_critical']:.2f}: the values at which"
-            f" {len(detection.classes)} clean classes have one flagged, by any, with probability {st['alpha']}")
+            f" {len(detection.classes)} clean classes have one flagged, by any, with probability {st['alpha'] - st['shared_level']:.3g}")
     if st["features"]:
+        rule += (f"; or, when more than half of the classes show a valley along the direction the other classes'"
+                 f" offsets share (Benjamini-Hochberg at {st['shared_level']:.3g}), the group of each such class"
+                 " toward that direction")
         rule += (f"; where what is left of such a class still stands out in size (size z >= {st['size_critical']:.2f}"
                  " against the other classes, each given back the suspect samples that lie inside it, the others"
                  " evenly), also its excess over their median size, from the group its top whitened axes and its"
@@ -40,7 +44,9 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
         "rule": rule,
         "assumes": [
             "most label classes are clean: the null is estimated from the spread across classes (median, MAD);"
-            " poison in every class (all-to-all) is past what it can calibrate",
+            " poison in more than half of the classes is left to the shared-trigger test, which needs one trigger"
+            " whose group lies apart along the direction the other classes' offsets share, the smaller group of"
+            " its class, and clean classes unimodal along a line not chosen from their own samples",
             "within a poisoned class, poisoned samples form their own group in penultimate features, along a"
             " direction the clean classes do not vary along (the trigger)",
             "clean classes split into natural sub-types about as sharply as each other, in units of the variation"

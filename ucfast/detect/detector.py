@@ -12,7 +12,9 @@
                      that z + the positive parts of the z of u and of s; the z of u alone
                                                                           (calibrate.strengths)
     flagged          any test >= its critical value for K classes: the values the largest of K
-                     clean classes' exceed, any of them, with probability alpha (calibrate.critical)
+                     clean classes' exceed, any of them, with probability 0.8 alpha (calibrate.critical);
+                     or, when most classes hold a group apart along the direction the other
+                     classes' offsets share, the shared-trigger test at 0.2 alpha (shared.py)
     flagged class still larger than the others without its suspect group, the others given back
                      what a dirty-label attack drew from them (a suspect sample inside another
                      class's cloud to that class, the rest evenly; that size's z past one class's
@@ -51,8 +53,10 @@ Why (1 + posterior) / 2: every sample of a flagged class ranks above every sampl
 is not, and within a class the suspect group ranks first. It catches poison that is the MOST
 susceptible (a trigger that denoising removes: BadNets) and poison that is the LEAST susceptible (a
 trigger that survives denoising and saturates the softmax), because the split is on features, not
-on the sign of the paper's score. It needs most label classes clean to estimate the null (the
-median and MAD across classes): poison in every class (all-to-all) is past what it can calibrate.
+on the sign of the paper's score. The class gate needs most label classes clean to estimate the
+null (the median and MAD across classes); poison in every class (all-to-all) is left to the
+shared-trigger test, whose null is per class (unimodal along a line the class did not choose) and
+needs no clean class.
 """
 from __future__ import annotations
 

@@ -16,44 +16,58 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import binom
 
-from .mixture import split_two
 
 WIDTHS = (0.5, 0.75, 1.0, 1.25, 1.5)  # interval lengths tried, in thirds of the distance between the groups' medians
 CENTRES = 9  # valley positions tried between the groups
 LEAST = 8  # fewest samples per half to lay intervals out on
 
 
-def _tail(k: int, n: int) -> float:
-    """P(Binomial(n, 1/2) >= k)."""
-    return float(binom.sf(k - 1, n, 0.5)) if n > 0 else 1.0
+def _tail(k: np.ndarray, n: np.ndarray) -> np.ndarray:
+    """P(Binomial(n, 1/2) >= k), elementwise (1 where n is 0)."""
+    return binom.sf(k - 1, n, 0.5)
 
 
-def _p(z: np.ndarray, layout: tuple[float, float, float, float]) -> float:
-    """The valley p-value of the samples z for intervals (outer centre, valley centre, outer centre, half length)."""
-    *centres, half = layout
-    outer, valley, other = (int(np.count_nonzero(np.abs(z - c) <= half)) for c in centres)
-    return max(_tail(outer, outer + valley), _tail(other, other + valley))
+def _p(z: np.ndarray, layouts: np.ndarray) -> np.ndarray:
+    """The valley p-value of the samples z for each layout row (outer centre, valley centre, outer
+    centre, half length) of layouts [L, 4]."""
+    ordered = np.sort(z)
+    half = layouts[:, 3]
+    outer, valley, other = (np.searchsorted(ordered, layouts[:, j] + half, side="right")
+                            - np.searchsorted(ordered, layouts[:, j] - half, side="left") for j in range(3))
+    return np.maximum(_tail(outer, outer + valley), _tail(other, other + valley))
 
 
-def _layout(z: np.ndarray) -> tuple[float, tuple | None]:
-    """(p-value on z itself, layout) of the deepest valley between z's two mixture groups."""
-    spread = z.std()
-    if z.size < LEAST or spread == 0:
+def _medians(z: np.ndarray) -> tuple[float, float] | None:
+    """Medians of the two groups of the best threshold split of z (1-D 2-means: the cut that
+    leaves the least squared deviation from the two groups' means), low group first."""
+    ordered = np.sort(z)
+    n = ordered.size
+    sums, squares = np.cumsum(ordered), np.cumsum(ordered ** 2)
+    left = np.arange(1, n)  # samples in the low group
+    low = squares[:-1] - sums[:-1] ** 2 / left
+    high = (squares[-1] - squares[:-1]) - (sums[-1] - sums[:-1]) ** 2 / (n - left)
+    cut = int(np.argmin(low + high)) + 1
+    if ordered[cut - 1] == ordered[cut]:
+        return None
+    return float(np.median(ordered[:cut])), float(np.median(ordered[cut:]))
+
+
+def _layout(z: np.ndarray) -> tuple[float, np.ndarray | None]:
+    """(p-value on z itself, layout [4]) of the deepest valley between z's two groups."""
+    groups = _medians(z) if z.size >= LEAST and z.std() > 0 else None
+    if groups is None:
         return 1.0, None
-    group = split_two(((z - z.mean()) / spread)[:, None])[0] > 0.5
-    if group.all() or not group.any():
-        return 1.0, None
-    a, b = sorted((float(np.median(z[group])), float(np.median(z[~group]))))
-    best = (1.0, None)
+    a, b = groups
+    layouts = []
     for width in WIDTHS:
         half = width * (b - a) / 6
         low, high = a + 2 * half, b - 2 * half  # valley centres that keep it clear of both outer intervals
         for centre in np.linspace(low, high, CENTRES) if high > low else [(a + b) / 2]:
-            layout = (a, float(centre), b, half)
-            p = _p(z, layout)
-            if p < best[0]:
-                best = (p, layout)
-    return best
+            layouts.append((a, centre, b, half))
+    layouts = np.array(layouts)
+    p = _p(z, layouts)
+    best = int(np.argmin(p))
+    return float(p[best]), layouts[best]
 
 
 def valley_p(lines: list[np.ndarray], seed) -> tuple[float, int]:
@@ -66,6 +80,6 @@ def valley_p(lines: list[np.ndarray], seed) -> tuple[float, int]:
     results = []
     for design, counted in (halves, halves[::-1]):
         p, layout, line = min(((*_layout(z[design]), j) for j, z in enumerate(lines)), key=lambda r: r[0])
-        results.append((1.0 if layout is None else _p(lines[line][counted], layout), line))
+        results.append((1.0 if layout is None else float(_p(lines[line][counted], layout[None])[0]), line))
     p, line = min(results, key=lambda r: r[0])
     return min(1.0, 2.0 * p), line
