@@ -7,7 +7,9 @@ group is displaced from the class it came from by the same trigger. So:
 
     per class     its own top principal axes (unwhitened), a two-group mixture on them; the offset
                   of its smaller group's mean from the nearest other class's centroid (unit vector)
-    per class     the shared direction from the OTHER classes' offsets (their sum), and the same
+    per class     the shared direction from the OTHER classes' offsets (their sum); each offset
+                  taken again from the class's samples beyond a threshold split along it; from
+                  those, the shared direction again (the OTHER classes'), and the same
                   direction in units of the other classes' larger groups' variation (their pooled
                   covariance; the trigger does not vary inside a genuine group)
     per class     the valley test along those two lines (valley.py): distribution-free under
@@ -19,8 +21,10 @@ group is displaced from the class it came from by the same trigger. So:
     flagged class split along the line that showed the valley; the suspect group lies toward the
                   shared direction (where the trigger puts it)
 
-Because every class's lines come from the other classes alone, each class's p-value is valid; BH
-over classes whose p-values are valid holds the chance of any flag on a clean data set at `level`.
+Because every class's lines come from the other classes alone (with up to EXACT_UP_TO classes
+exactly: the others' offsets are taken again without it; beyond, its share of each other class's
+direction, below 1/64, is let in), each class's p-value is valid; BH over classes whose p-values
+are valid holds the chance of any flag on a clean data set at `level`.
 """
 from __future__ import annotations
 
@@ -29,8 +33,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .calibrate import EXACT_UP_TO
 from .mixture import split_two
-from .valley import valley_p
+from .valley import _medians, valley_p
 from .whiten import RIDGE
 
 
@@ -61,6 +66,12 @@ def _unit(v: np.ndarray) -> np.ndarray:
     return v / norm if norm > 0 else v
 
 
+def _offset(block: np.ndarray, group: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Unit offset of the group's mean from the nearest of the other classes' centroids [K - 1, d]."""
+    mean = block[group].mean(0)
+    return _unit(mean - others[np.argmin(np.linalg.norm(others - mean, axis=1))])
+
+
 def _rejected(p: np.ndarray, level: float) -> tuple[np.ndarray, float]:
     """Benjamini-Hochberg at `level`: (rejected [K] bool, the p-value bound it rejected at; the
     first step's bound, level / K, when it rejected none)."""
@@ -81,36 +92,59 @@ def shared_trigger(x: np.ndarray, rows: dict, classes: np.ndarray, centroids: np
     centroids [K, d] float64; classes smaller than `smallest` are not tested."""
     k, d = centroids.shape
     testable = [j for j, c in enumerate(classes) if rows[c].size >= smallest]
+
+    def block(j):
+        return x[rows[classes[j]]].astype(np.float64)
+
     offsets, smaller = np.zeros((k, d)), {}
     scatter, count = np.zeros((d, d)), 0
     for j in testable:
-        block = x[rows[classes[j]]].astype(np.float64)
-        smaller[j] = _groups(block, components)
-        mean = block[smaller[j]].mean(0)
-        others = np.delete(centroids, j, axis=0)
-        offsets[j] = _unit(mean - others[np.argmin(np.linalg.norm(others - mean, axis=1))])
-        genuine = block[~smaller[j]] - block[~smaller[j]].mean(0)
+        b = block(j)
+        smaller[j] = _groups(b, components)
+        offsets[j] = _offset(b, smaller[j], np.delete(centroids, j, axis=0))
+        genuine = b[~smaller[j]] - b[~smaller[j]].mean(0)
         scatter += genuine.T @ genuine
         count += genuine.shape[0]
-    total = offsets.sum(0)
-    p = np.ones(k)
-    lines = {}
-    for j in testable:
-        block = x[rows[classes[j]]].astype(np.float64)
-        direction = _unit(total - offsets[j])
-        genuine = block[~smaller[j]] - block[~smaller[j]].mean(0)
+
+    def lines(j, b, shared):
+        """The class's two lines from the other classes' offsets `shared` [K, d]: their sum, and
+        the same in units of the other classes' larger groups' pooled covariance."""
+        direction = _unit(shared.sum(0) - shared[j])
+        genuine = b[~smaller[j]] - b[~smaller[j]].mean(0)
         cov = (scatter - genuine.T @ genuine) / max(count - genuine.shape[0], 1)
         cov += RIDGE * max(float(np.trace(cov)) / d, 1e-12) * np.eye(d)
-        candidates = [direction, _unit(np.linalg.solve(cov, direction))]
-        p[j], line = valley_p([block @ v for v in candidates], seed=[int(classes[j]), 0x5A4ED])
-        lines[j] = candidates[line]
+        return direction, _unit(np.linalg.solve(cov, direction))
+
+    total = offsets.sum(0)
+
+    def refined(i, without=None):
+        """Class i's offset again, from its samples beyond a threshold split along the other
+        classes' direction (leaving out class `without` too)."""
+        b = block(i)
+        z = b @ _unit(total - offsets[i] - (0.0 if without is None else offsets[without]))
+        groups = _medians(z)
+        beyond = z > sum(groups) / 2 if groups is not None else np.zeros(z.size, dtype=bool)
+        return _offset(b, beyond, np.delete(centroids, i, axis=0)) if 0 < beyond.sum() < beyond.size else offsets[i]
+
+    # a class's line must not depend on its own samples: with few classes every other class is
+    # refined without it; beyond EXACT_UP_TO, its share of another's direction is below 1/64
+    shared = None if k <= EXACT_UP_TO else np.array([refined(i) if i in smaller else offsets[i] for i in range(k)])
+    p = np.ones(k)
+    chosen = {}
+    for j in testable:
+        others = shared if shared is not None else np.array(
+            [refined(i, j) if i in smaller and i != j else offsets[i] for i in range(k)])
+        b = block(j)
+        candidates = lines(j, b, others)
+        p[j], line = valley_p([b @ v for v in candidates], seed=[int(classes[j]), 0x5A4ED])
+        chosen[j] = candidates[line]
     rejected, bound = _rejected(p, level)
     if 2 * int(rejected.sum()) <= k:
         rejected[:] = False
     strength = np.log(np.maximum(p, 1e-300)) / math.log(bound)
     posterior = {}
     for j in np.flatnonzero(rejected):
-        z = x[rows[classes[j]]].astype(np.float64) @ lines[j]
+        z = block(j) @ chosen[j]
         spread = z.std()
         r = split_two(((z - z.mean()) / spread)[:, None])[0] if spread > 0 else np.zeros(z.size)
         if r.sum() > 0 and (1 - r).sum() > 0 and r @ z / r.sum() < (1 - r) @ z / (1 - r).sum():
