@@ -92,3 +92,31 @@ def test_a_trigger_shared_by_a_few_classes_is_left_to_the_class_tests(seed):
 def test_clean_classes_show_no_shared_valley(seed):
     shared = _shared(all_to_all(seed, rate=0.0)[0])
     assert not shared.flagged.any() and (shared.p > 0.01 / K).all()
+
+
+def test_the_binomial_tail_matches_scipy():
+    from scipy.stats import binom
+
+    from ucfast.detect.valley import _tail
+    rng = np.random.default_rng(0)
+    n = rng.integers(0, 3000, 400)
+    k = rng.integers(-2, 3002, 400)
+    np.testing.assert_allclose(_tail(k, n), binom.sf(k - 1, n, 0.5), rtol=1e-9, atol=1e-300)
+
+
+def test_the_detector_runs_without_the_test_only_packages():
+    """scipy, OpenCV and scikit-image are test oracles, not dependencies: the default selection
+    must import and run without them (a user's `pip install .` does not bring them)."""
+    import subprocess
+    import sys
+    code = ("import sys\n"
+            "for name in ('scipy', 'cv2', 'skimage'):\n"
+            "    sys.modules[name] = None\n"
+            "sys.path.insert(0, 'tests')\n"
+            "import ucfast\n"
+            "from test_shared import all_to_all\n"
+            "scores, poison = all_to_all(0)\n"
+            "assert ucfast.select(scores).removed_mask[poison].mean() > 0.8\n")
+    root = __file__.rsplit("/tests/", 1)[0]
+    done = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]

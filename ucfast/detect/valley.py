@@ -13,8 +13,9 @@ smaller p-value is doubled.
 """
 from __future__ import annotations
 
+import math
+
 import numpy as np
-from scipy.stats import binom
 
 
 WIDTHS = (0.5, 0.75, 1.0, 1.25, 1.5)  # interval lengths tried, in thirds of the distance between the groups' medians
@@ -23,8 +24,21 @@ LEAST = 8  # fewest samples per half to lay intervals out on
 
 
 def _tail(k: np.ndarray, n: np.ndarray) -> np.ndarray:
-    """P(Binomial(n, 1/2) >= k), elementwise (1 where n is 0)."""
-    return binom.sf(k - 1, n, 0.5)
+    """P(Binomial(n, 1/2) >= k), elementwise over integer arrays k, n of one shape (1 where k <= 0,
+    0 where k > n), summed in log space."""
+    k, n = np.asarray(k, dtype=np.int64), np.asarray(n, dtype=np.int64)
+    log_factorial = np.concatenate([[0.0], np.cumsum(np.log(np.arange(1, int(n.max(initial=0)) + 1)))])
+    out = np.ones(k.shape)
+    for at in np.ndindex(k.shape):
+        least, total = int(k[at]), int(n[at])
+        if least > total:
+            out[at] = 0.0
+        elif least > 0:
+            i = np.arange(least, total + 1)
+            terms = log_factorial[total] - log_factorial[i] - log_factorial[total - i] - total * math.log(2.0)
+            top = terms.max()
+            out[at] = min(1.0, math.exp(top + math.log(np.exp(terms - top).sum())))
+    return out
 
 
 def _p(z: np.ndarray, layouts: np.ndarray) -> np.ndarray:
