@@ -35,7 +35,7 @@ import numpy as np
 
 from .calibrate import EXACT_UP_TO
 from .mixture import split_two
-from .valley import _medians, valley_p
+from .valley import split_medians, valley_p
 from .whiten import RIDGE
 
 
@@ -122,7 +122,7 @@ def shared_trigger(x: np.ndarray, rows: dict, classes: np.ndarray, centroids: np
         classes' direction (leaving out class `without` too)."""
         b = block(i)
         z = b @ _unit(total - offsets[i] - (0.0 if without is None else offsets[without]))
-        groups = _medians(z)
+        groups = split_medians(z)
         beyond = z > sum(groups) / 2 if groups is not None else np.zeros(z.size, dtype=bool)
         return _offset(b, beyond, np.delete(centroids, i, axis=0)) if 0 < beyond.sum() < beyond.size else offsets[i]
 

@@ -51,7 +51,7 @@ def _p(z: np.ndarray, layouts: np.ndarray) -> np.ndarray:
     return np.maximum(_tail(outer, outer + valley), _tail(other, other + valley))
 
 
-def _medians(z: np.ndarray) -> tuple[float, float] | None:
+def split_medians(z: np.ndarray) -> tuple[float, float] | None:
     """Medians of the two groups of the best threshold split of z (1-D 2-means: the cut that
     leaves the least squared deviation from the two groups' means), low group first."""
     ordered = np.sort(z)
@@ -68,7 +68,7 @@ def _medians(z: np.ndarray) -> tuple[float, float] | None:
 
 def _layout(z: np.ndarray) -> tuple[float, np.ndarray | None]:
     """(p-value on z itself, layout [4]) of the deepest valley between z's two groups."""
-    groups = _medians(z) if z.size >= LEAST and z.std() > 0 else None
+    groups = split_medians(z) if z.size >= LEAST and z.std() > 0 else None
     if groups is None:
         return 1.0, None
     a, b = groups
