@@ -19,7 +19,8 @@
                      what a dirty-label attack drew from them (a suspect sample inside another
                      class's cloud to that class, the rest evenly; that size's z past one class's
                      critical value at alpha) --> completed (complete.py)
-    value of a sample = gate(class) x (1 + posterior(suspect group)) / 2, in [0, 1]
+    value of a sample = (1 + posterior(suspect group)) / 2 in a flagged class, in [1/2, 1];
+                        gate(class) x (1 + posterior) / 2 elsewhere, below 1/2
 
 Why calibrated: the decision "this class holds a second population that its peers do not" is a
 test, and its false-alarm rate is set per data set: `alpha` is the chance that a data set with no
@@ -49,8 +50,11 @@ members along a direction no clean class varies along (the trigger); measured in
 variation every class shows, that group splits off far more sharply than the natural sub-types of
 any clean class.
 
-Why (1 + posterior) / 2: every sample of a flagged class ranks above every sample of a class that
-is not, and within a class the suspect group ranks first. It catches poison that is the MOST
+Why these values: every sample of a flagged class ranks above every sample of a class that is not
+(a class's gate is below 1/2 exactly when it is not flagged); among the flagged classes, samples
+rank by their posterior alone, so with several flagged classes (two targets, all-to-all) a
+suspect sample of a barely flagged class still ranks above the genuine members of a strongly
+flagged one; elsewhere the gate orders the classes and the suspect group ranks first within each. It catches poison that is the MOST
 susceptible (a trigger that denoising removes: BadNets) and poison that is the LEAST susceptible (a
 trigger that survives denoising and saturates the softmax), because the split is on features, not
 on the sign of the paper's score. The class gate needs most label classes clean to estimate the
@@ -232,7 +236,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     distance_columns = [i for i, name in enumerate(names) if name != "feature_norm"]
     for k, c in enumerate(classes):
         r = rows[c]
-        values[r] = gate[k] * (1.0 + np.where(completed[r], 1.0, posterior[r])) / 2.0
+        values[r] = (1.0 if flagged[k] else gate[k]) * (1.0 + np.where(completed[r], 1.0, posterior[r])) / 2.0
         split = splits[k]
         row = {"class": int(c), "samples": int(counts[k]), "gain": float(gains[k]), "statistic": float(t[k]),
                "split_z": float(split_z[k]), "size_z": float(size_z[k]), "separation_z": float(apart_z[k]),
