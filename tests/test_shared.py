@@ -73,6 +73,10 @@ def test_poison_in_every_class_is_flagged_and_cut(seed):
     assert sum(row["by_shared"] for row in det.classes) >= K - 2
     removed = ucfast.select(scores).removed_mask
     assert removed[poison].mean() >= 0.8 and removed[~poison].mean() <= 0.02
+    flagged = np.isin(scores.label, det.flagged)
+    suspect = flagged & (det.posterior > 0.5)
+    assert det.values[suspect].min() > det.values[flagged & ~suspect].max()  # across classes, not only within
+    assert det.values[flagged].min() >= 0.5 > det.values[~flagged].max(initial=0.0)
 
 
 def _shared(scores):
