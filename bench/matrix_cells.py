@@ -50,6 +50,22 @@ CELLS = {
     "fashion-100": {"attack": "blended", "rate": 0.05, "dataset": "fashion-100", "n_train": 6000},
 }
 
+# Cells the detector was never developed on, written down before any of them was run (session 10):
+# other targets than class 0, other rates, patterns, positions and epochs, and two attacks the
+# matrix does not hold (wave, label-consistent). They are a check of generalisation, run with
+# `--cells` and their own `--out` and seeds (11-13); nothing may be tuned on them.
+UNSEEN = {
+    "wave-t6": {"attack": "wave", "rate": 0.05, "target": 6},
+    "lc-t0": {"attack": "lc", "rate": 0.05, "options": {"amplitude": 96.0}},
+    "badnets-random-t7": {"attack": "badnets", "rate": 0.02, "target": 7, "epochs": 12,
+                          "options": {"position": "random", "scale": 2}},
+    "blended-t3": {"attack": "blended", "rate": 0.03, "target": 3, "options": {"alpha": 0.2, "pattern_seed": 5}},
+    "sig-t5": {"attack": "sig", "rate": 0.05, "target": 5, "options": {"delta": 40.0}},
+    "adap-patch-t2": {"attack": "adap-patch", "rate": 0.03, "target": 2, "options": {"cover_rate": 0.015, "alpha": 1.0}},
+    "tact-t4": {"attack": "tact", "rate": 0.08, "target": 4, "options": {"cover_rate": 0.04}},
+}
+CELLS.update(UNSEEN)
+
 
 def _longtail(split: str, n: int, seed: int):
     full = data.build("fashion-mnist", split=split, seed=seed)

@@ -10,7 +10,7 @@ from ucfast.detect import auto_cut, detect
 from ucfast.detect import ALPHA
 from ucfast.detect.calibrate import critical, strengths
 from ucfast.detect.mixture import separation, split_two
-from ucfast.detect.complete import drawn_from
+from ucfast.detect.complete import complete_class, drawn_from
 from ucfast.detect.whiten import class_axes, class_rows, reduce
 from ucfast.metrics import auroc
 
@@ -204,6 +204,33 @@ def test_an_oversized_class_left_after_its_suspect_group_is_completed_from_its_n
     removed = ucfast.select(grown).removed_mask
     assert removed[poison].mean() >= 0.9 and removed[~poison].mean() <= 0.01
     assert not detect(scores).completed.any()  # the suspect group alone brings the class back to size
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_completion_takes_the_left_over_group_that_answers_the_denoisers_as_the_suspect_group(seed):
+    """The left-over poison lies beside one natural sub-type of its class, so the split of what is
+    left pairs it with that sub-type: that group (180) is further in size from the excess (100)
+    than the other sub-type alone (120), but it is the one whose stability is the suspect group's."""
+    rng = np.random.default_rng([seed, 0xC0])
+    k, d = 5, 12
+    centres = rng.normal(0, 6, (k, d))
+    sub = np.zeros(d)
+    sub[0] = 3.0
+    genuine = [centres[0] + sub + rng.normal(0, 1, (80, d)), centres[0] - sub + rng.normal(0, 1, (120, d))]
+    left_over = centres[0] + sub + 1.5 * np.eye(d)[1] + rng.normal(0, 0.7, (100, d))
+    suspect = centres[0] + 8.0 * np.eye(d)[2] + rng.normal(0, 0.7, (100, d))
+    others = [centres[j] + rng.normal(0, 1, (200, d)) for j in range(1, k)]
+    x = np.concatenate([*genuine, left_over, suspect, *others]).astype(np.float32)
+    label = np.repeat(np.arange(k), [400] + [200] * (k - 1))
+    profile = rng.normal(0, 1, (label.size, 2))
+    profile[200:400] -= 3.0  # the left-over poison and the suspect group: stable under both denoisers
+    rows = class_rows(label, np.arange(k))
+    mask = np.zeros(label.size, dtype=bool)
+    mask[300:400] = True
+    taken = complete_class(x, rows, 0, mask, 200.0, 4, profile, ALPHA)
+    assert taken.size == 100
+    assert np.isin(taken, np.arange(80, 200)).mean() <= 0.05  # nothing from the other sub-type
+    assert np.isin(taken, np.arange(200, 300)).mean() >= 0.75
 
 
 def test_classes_unequal_by_nature_are_not_flagged_for_their_size():

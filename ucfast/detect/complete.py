@@ -14,9 +14,18 @@ stability profile lies toward the suspect group's (the trigger moves the model's
 denoising the same way whatever the content: the left-over poison answers the denoisers as the group
 that split off does, even where its content keeps it with the genuine members in features). The
 excess over the median size of the other classes, so given back, is taken from the group of that
-split closest in size to the excess, most likely first.
+split whose stability lies further toward the suspect group's (for the same reason), where the two
+groups differ in it beyond what noise gives at level alpha (a two-sided z of their mean difference;
+where they do not, the profile tells nothing and the group closer in size to the excess is taken),
+most likely first. Not by size alone: the
+left-over poison can share its group with a natural sub-type of the class (TaCT with a coat target:
+the shirts from one source sit beside the coats that look like shirts), and the other sub-type
+alone is then the group closer in size to the excess.
 """
 from __future__ import annotations
+
+import math
+from statistics import NormalDist
 
 import numpy as np
 
@@ -50,10 +59,12 @@ def drawn_from(group: np.ndarray, centroids: np.ndarray, radii: np.ndarray, k: i
 
 
 def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_size: float,
-                   components: int, profile: np.ndarray) -> np.ndarray:
+                   components: int, profile: np.ndarray, alpha: float) -> np.ndarray:
     """Rows [m] (into the data set) the cut adds to class c: the rows of c outside the suspect mask
     [N] beyond median_size, the most likely members of the left-over group (module doc) first.
-    x: `whiten.reduce`d features; rows: `whiten.class_rows`; profile [N, P]: the stability profile."""
+    x: `whiten.reduce`d features; rows: `whiten.class_rows`; profile [N, P]: the stability profile;
+    alpha: the level at which the two groups of the left-over split must differ in stability for
+    it to choose between them."""
     rest = rows[c][~suspect[rows[c]]]
     excess = int(round(rest.size - median_size))
     if excess < 1:
@@ -64,7 +75,15 @@ def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_siz
         return np.zeros(0, dtype=np.int64)
     y = np.column_stack([axes / scale, _toward(profile[rest], profile[rows[c][suspect[rows[c]]]])])
     posterior = split_two(y)[0]
-    if abs((1.0 - posterior).sum() - excess) < abs(posterior.sum() - excess):
+    toward = y[:, -1]
+    lean_in = posterior @ toward / max(posterior.sum(), 1e-12)
+    lean_out = (1.0 - posterior) @ toward / max((1.0 - posterior).sum(), 1e-12)
+    noise = math.sqrt(1.0 / max(posterior.sum(), 1e-12) + 1.0 / max((1.0 - posterior).sum(), 1e-12))
+    if abs(lean_out - lean_in) > NormalDist().inv_cdf(1.0 - alpha / 2.0) * noise:  # toward is in units of its spread
+        flip = lean_out > lean_in
+    else:
+        flip = abs((1.0 - posterior).sum() - excess) < abs(posterior.sum() - excess)
+    if flip:
         posterior = 1.0 - posterior
     if posterior.sum() == 0 or posterior.sum() == posterior.size:
         return np.zeros(0, dtype=np.int64)

@@ -230,7 +230,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
             restored = counts + drawn_from(x[rows[c][posterior[rows[c]] > 0.5]], centroids, radii, k)
             if left(k, counts[k] - split.size, restored) >= size_limit:
                 typical = float(np.median(np.delete(restored, k)))
-                completed[complete_class(x, rows, c, posterior > 0.5, typical, components, profile)] = True
+                completed[complete_class(x, rows, c, posterior > 0.5, typical, components, profile,
+                                        float(alpha))] = True
     values = np.zeros(n)
     rows_out = []
     distance_columns = [i for i, name in enumerate(names) if name != "feature_norm"]
