@@ -64,6 +64,18 @@ UNSEEN = {
     "adap-patch-t2": {"attack": "adap-patch", "rate": 0.03, "target": 2, "options": {"cover_rate": 0.015, "alpha": 1.0}},
     "tact-t4": {"attack": "tact", "rate": 0.08, "target": 4, "options": {"cover_rate": 0.04}},
 }
+# A second set, written down after the first had been run (and had changed the completion rule,
+# so the first is development for that rule): seeds 21-23; the settings of the matrix's cells that
+# took, moved to other targets, with other strengths, patterns and epochs.
+UNSEEN.update({
+    "tact-t8": {"attack": "tact", "rate": 0.1, "target": 8, "options": {"cover_rate": 0.05}},
+    "sig-t1": {"attack": "sig", "rate": 0.06, "target": 1, "options": {"delta": 60.0}},
+    "adap-patch-t5": {"attack": "adap-patch", "rate": 0.05, "target": 5, "options": {"cover_rate": 0.025, "alpha": 1.0}},
+    "lc-t9": {"attack": "lc", "rate": 0.08, "target": 9, "options": {"amplitude": 128.0}},
+    "wave-t2": {"attack": "wave", "rate": 0.08, "target": 2},
+    "badnets-1%-t3": {"attack": "badnets", "rate": 0.01, "target": 3, "epochs": 8, "options": {"scale": 2}},
+    "blended-t8": {"attack": "blended", "rate": 0.02, "target": 8, "options": {"alpha": 0.25, "pattern_seed": 9}},
+})
 CELLS.update(UNSEEN)
 
 
