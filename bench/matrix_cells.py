@@ -76,6 +76,19 @@ UNSEEN.update({
     "badnets-1%-t3": {"attack": "badnets", "rate": 0.01, "target": 3, "epochs": 8, "options": {"scale": 2}},
     "blended-t8": {"attack": "blended", "rate": 0.02, "target": 8, "options": {"alpha": 0.25, "pattern_seed": 9}},
 })
+# A third set, written down after the second had been run (and had changed the size test: each
+# class's size against the others given back what its suspect group took, so the second set is
+# development for that): seeds 31-33.
+UNSEEN.update({
+    "tact-t3": {"attack": "tact", "rate": 0.1, "target": 3, "options": {"cover_rate": 0.05}},
+    "tact-t6-3src": {"attack": "tact", "rate": 0.12, "target": 6, "options": {"sources": [1, 7, 9], "cover_rate": 0.05}},
+    "badnets-t9": {"attack": "badnets", "rate": 0.05, "target": 9},
+    "adap-blend-t1": {"attack": "adap-blend", "rate": 0.05, "target": 1,
+                      "options": {"cover_rate": 0.025, "alpha": 0.25, "test_alpha": 0.3}},
+    "wanet-t5": {"attack": "wanet", "rate": 0.1, "target": 5, "options": {"s": 8.0}},
+    "two-targets-t4": {"attack": "two-targets", "rate": 0.1, "target": 4, "options": {"second_target": 7}},
+    "clean-31": {"attack": None},
+})
 CELLS.update(UNSEEN)
 
 
