@@ -91,7 +91,12 @@ def strengths(t: np.ndarray, t_floor, u: np.ndarray, u_floor, s: np.ndarray, s_f
     z = _z(t, t_floor)
     size = size_z(u, u_floor)
     apart = _z(s, s_floor)
-    return z, z + np.maximum(size, 0.0) + np.maximum(apart, 0.0), size, apart
+    return z, combined(z, size, apart), size, apart
+
+
+def combined(split: np.ndarray, size: np.ndarray, apart: np.ndarray) -> np.ndarray:
+    """The combined test: the split z plus the positive parts of the size z and the separation z."""
+    return split + np.maximum(size, 0.0) + np.maximum(apart, 0.0)
 
 
 TESTS = ("split", "combined", "size")  # the class tests, in the order `strengths` and `critical` give them

@@ -39,21 +39,26 @@ def member_radii(x: np.ndarray, rows: dict, classes, centroids: np.ndarray, alph
                      for i, c in enumerate(classes)])
 
 
-def drawn_from(group: np.ndarray, centroids: np.ndarray, radii: np.ndarray, k: int) -> np.ndarray:
-    """[K] how many of the suspect group's rows group [m, d] each other class lost to class k (0 at k).
-    A dirty-label sample keeps the content of the class it was taken from: one that lies inside the
-    nearest other class (within its member radius, `member_radii`) is counted to that class; one that
-    lies inside none came from no class its features tell, and is shared out evenly."""
-    share = np.zeros(len(centroids))
+def lying_inside(group: np.ndarray, centroids: np.ndarray, radii: np.ndarray, k: int) -> tuple[np.ndarray, int]:
+    """([K] how many rows of group [m, d] lie inside each class other than k: within the member
+    radius (`member_radii`) of the nearest other class's centroid; how many lie inside none)."""
     if len(group) == 0:
-        return share
+        return np.zeros(len(centroids)), 0
     g = group.astype(np.float64)
     dist = (g ** 2).sum(1)[:, None] + (centroids ** 2).sum(1)[None, :] - 2.0 * g @ centroids.T
     dist[:, k] = np.inf
     nearest = dist.argmin(1)
     inside = dist[np.arange(len(g)), nearest] <= radii[nearest]
-    share += np.bincount(nearest[inside], minlength=len(centroids))
-    share += (~inside).sum() / (len(centroids) - 1)
+    return np.bincount(nearest[inside], minlength=len(centroids)).astype(np.float64), int((~inside).sum())
+
+
+def drawn_from(group: np.ndarray, centroids: np.ndarray, radii: np.ndarray, k: int) -> np.ndarray:
+    """[K] how many of the suspect group's rows group [m, d] each other class lost to class k (0 at k).
+    A dirty-label sample keeps the content of the class it was taken from: one that lies inside the
+    nearest other class (`lying_inside`) is counted to that class; one that lies inside none came
+    from no class its features tell, and is shared out evenly."""
+    share, outside = lying_inside(group, centroids, radii, k)
+    share += outside / (len(centroids) - 1)
     share[k] = 0.0
     return share
 

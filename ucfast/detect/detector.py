@@ -8,6 +8,8 @@
                      class, not a group whose removal would leave it too small)  (subgroups.py)
     class statistics t = log gain (at least the gain one Gaussian of the class's size shows),
                      u = log class size, s = log separation of the two groups (mixture.separation)
+    size z           of u against the other classes' log sizes, each given back the samples of
+                     the class's suspect group that lie inside it (complete.lying_inside)
     class tests      robust z of t across classes (median; trimmed spread, calibrate._spread);
                      that z + the positive parts of the z of u and of s; the z of u alone
                                                                           (calibrate.strengths)
@@ -31,6 +33,14 @@ others; the floors on the spread (a class's gain's and separation's own standard
 count's Poisson noise in size) keep a data set of near-identical classes from reading sampling
 noise as a signal. The size term is one-sided: dirty-label poison ADDS samples to its target
 class; on a long-tailed data set the spread of sizes is wide and the term stays small by itself.
+It is measured against the other classes as they were before the class's suspect group was drawn
+from them: a source-specific attack (TaCT) depletes its one or two sources, and those sources,
+left as they are, widen the spread that the target's growth is measured in (a bag class grown
+from 300 to 607 samples by two sources left at 142 and 156 had a size z of 3.3, and 7.4 with its
+suspect group, one source's poison, given back). Giving samples back only makes other classes
+larger: on a clean class it moves the median up and the z down, unless it fills a class that was
+small by nature and so narrows the spread (not simulated in `calibrate.critical`; on the clean,
+long-tailed and 100-class cells no class's flag changed).
 The separation term is
 one-sided too: a trigger makes a group of its own, far from the class's genuine members, and the
 distance between the groups' means (in their pooled variance) does not shrink with the group's
@@ -70,8 +80,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..scores import Scores
-from .calibrate import critical, null_gain, size_z as size_z_of, strengths
-from .complete import complete_class, drawn_from, member_radii
+from .calibrate import combined, critical, null_gain, size_z as size_z_of, strengths
+from .complete import complete_class, drawn_from, lying_inside, member_radii
 from .profile import stability_profile
 from .shared import shared_trigger
 from .subgroups import ClassSplit, flipped, min_class_size, split_class
@@ -196,6 +206,16 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         u[k] = math.log(max(remaining, 1))
         return float(size_z_of(u, size_floor)[k])
 
+    centroids = radii = None
+    if x is not None:  # each class's size against the others given back what its suspect group took
+        centroids = class_centroids(x, rows, classes)
+        radii = member_radii(x, rows, classes, centroids, float(alpha))
+        for k, c in enumerate(classes):
+            if splits[k] is not None and splits[k].size:
+                taken = lying_inside(x[rows[c][posterior[rows[c]] > 0.5]], centroids, radii, k)[0]
+                size_z[k] = left(k, counts[k], counts + taken)
+        combined_z = combined(split_z, size_z, apart_z)
+
     # In a grown class dirty-label poison is at most the growth: a suspect group past it is the wrong one.
     for k, c in enumerate(classes):
         split = splits[k]
@@ -208,7 +228,6 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     by_shared = np.zeros(classes.size, dtype=bool)  # flagged by the shared-trigger test alone
     shared = None
     if x is not None:
-        centroids = class_centroids(x, rows, classes)
         shared = shared_trigger(x, rows, classes, centroids, components,
                                 float(alpha) * SHARED, min_class_size(components))
         by_shared = shared.flagged & (strength < 1.0)
@@ -222,7 +241,6 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     flagged = strength >= 1.0
     completed = np.zeros(n, dtype=bool)
     if x is not None and flagged.any():
-        radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):
             split = splits[k]
             if not (flagged[k] and split is not None) or by_shared[k]:
