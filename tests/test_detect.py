@@ -182,6 +182,15 @@ def test_a_source_specific_attack_is_cut_from_both_sources(seed):
     assert removed[poison].mean() >= 0.95 and removed[~poison].mean() <= 0.01
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_sources_depleted_by_a_source_specific_attack_do_not_hide_the_targets_growth(seed):
+    scores, _ = _source_specific(seed, moved=150)  # class 0: 200 + 300; classes 1 and 2 left at 50
+    det = detect(scores)
+    row = det.classes[0]
+    assert det.flagged == [0]
+    assert row["size_z"] >= det.settings["size_alone_critical"]  # flagged by its growth alone (1.9 left as they are)
+
+
 def test_an_oversized_class_left_after_its_suspect_group_is_completed_from_its_near_group():
     scores, far = planted("stable", added=True)
     rng = np.random.default_rng(3)

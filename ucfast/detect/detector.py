@@ -9,7 +9,8 @@
     class statistics t = log gain (at least the gain one Gaussian of the class's size shows),
                      u = log class size, s = log separation of the two groups (mixture.separation)
     size z           of u against the other classes' log sizes, each given back the samples of
-                     the class's suspect group that lie inside it (complete.lying_inside)
+                     the class's suspect group that lie inside it (complete.lying_inside), up to
+                     the other classes' median size
     class tests      robust z of t across classes (median; trimmed spread, calibrate._spread);
                      that z + the positive parts of the z of u and of s; the z of u alone
                                                                           (calibrate.strengths)
@@ -37,10 +38,13 @@ It is measured against the other classes as they were before the class's suspect
 from them: a source-specific attack (TaCT) depletes its one or two sources, and those sources,
 left as they are, widen the spread that the target's growth is measured in (a bag class grown
 from 300 to 607 samples by two sources left at 142 and 156 had a size z of 3.3, and 7.4 with its
-suspect group, one source's poison, given back). Giving samples back only makes other classes
-larger: on a clean class it moves the median up and the z down, unless it fills a class that was
-small by nature and so narrows the spread (not simulated in `calibrate.critical`; on the clean,
-long-tailed and 100-class cells no class's flag changed).
+suspect group, one source's poison, given back). A class is given back at most up to the other
+classes' median size: a suspect group lies inside some other class more often than not (the
+radius holds 1 - alpha of that class's own samples, and classes overlap), and filling a class past
+the typical size would widen the spread instead (two targets: a target's genuine group, wrongly
+suspect, given back to a neighbour took the size z from 9.0 to 2.4). Giving back, so capped, can
+only narrow the spread by filling a class that is small by nature (not simulated in
+`calibrate.critical`; on the clean, long-tailed and 100-class cells no class's flag changed).
 The separation term is
 one-sided too: a trigger makes a group of its own, far from the class's genuine members, and the
 distance between the groups' means (in their pooled variance) does not shrink with the group's
@@ -213,7 +217,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         for k, c in enumerate(classes):
             if splits[k] is not None and splits[k].size:
                 taken = lying_inside(x[rows[c][posterior[rows[c]] > 0.5]], centroids, radii, k)[0]
-                size_z[k] = left(k, counts[k], counts + taken)
+                typical = np.median(np.delete(counts, k))
+                size_z[k] = left(k, counts[k], np.minimum(counts + taken, np.maximum(counts, typical)))
         combined_z = combined(split_z, size_z, apart_z)
 
     # In a grown class dirty-label poison is at most the growth: a suspect group past it is the wrong one.
