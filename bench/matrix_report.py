@@ -72,8 +72,8 @@ def summarise(runs: list[dict], min_asr: float) -> dict:
         and b["asr_after_max"] <= BARS["asr_after"],
         f"clean removed <= {BARS['clean_removed']:.0%} in every cell": b["clean_removed_max"] is not None
         and b["clean_removed_max"] <= BARS["clean_removed"],
-        f"clean data: removed <= {BARS['clean_data_removed']:.1%}": b["clean_data_removed_max"] is not None
-        and b["clean_data_removed_max"] <= BARS["clean_data_removed"],
+        f"clean data: removed <= {BARS['clean_data_removed']:.1%}": None if b["clean_data_removed_max"] is None
+        else b["clean_data_removed_max"] <= BARS["clean_data_removed"],
     }
     return out
 
@@ -116,5 +116,9 @@ def markdown(report: dict) -> str:
               f" cells below the best peer: {', '.join(b['cells below the best peer']) or 'none'}; highest ASR after"
               f" {_f(b['asr_after_max'], True)}; most clean removed {_f(b['clean_removed_max'], True)}; on clean data"
               f" {_f(b['clean_data_removed_max'], True)} removed.", "",
-              "; ".join(f"{k}: {'holds' if v else 'FAILS'}" for k, v in s["holds"].items()) + "."]
+              "; ".join(f"{k}: {_verdict(v)}" for k, v in s["holds"].items()) + "."]
     return "\n".join(lines) + "\n"
+
+
+def _verdict(held) -> str:
+    return "not measured (no such cell)" if held is None else "holds" if held else "FAILS"
