@@ -17,10 +17,9 @@ excess over the median size of the other classes, so given back, is taken from t
 split whose stability lies further toward the suspect group's (for the same reason), where the two
 groups differ in it beyond what noise gives at level alpha (a two-sided z of their mean difference;
 where they do not, the profile tells nothing and the group closer in size to the excess is taken),
-most likely first. Not by size alone: the
-left-over poison can share its group with a natural sub-type of the class (TaCT with a coat target:
-the shirts from one source sit beside the coats that look like shirts), and the other sub-type
-alone is then the group closer in size to the excess.
+most likely first. Not by size alone: the left-over poison can share its group with a natural
+sub-type of the class (TaCT with a coat target: the shirts from one source sit beside the coats
+that look like shirts), and the other sub-type alone is then the group closer in size to the excess.
 """
 from __future__ import annotations
 

@@ -52,7 +52,9 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
             "clean classes split into natural sub-types about as sharply as each other, in units of the variation"
             " every class shows",
             "dirty-label poison adds samples to its target: a larger class is more suspect, by how far its size"
-            " stands out from the spread of sizes",
+            " stands out from the spread of sizes of the other classes, each given back (up to their median size)"
+            " the samples of the class's suspect group that lie inside it (a source the poison was drawn from"
+            " counts at the size it had before)",
             "a trigger's group lies further from its class's genuine members than a clean class's sub-types lie"
             " from each other, in the units of the class's top whitened axes",
         ] + ([] if st["features"] else
