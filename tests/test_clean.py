@@ -77,7 +77,7 @@ def test_torchrun_two_ranks_gives_the_same_manifest(job):
     out = root / "dist"
     done = run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "ucfast",
                 "clean", str(root / "data" / "train"), "--out", str(out), *ARGS])
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-3000:]
     assert done.stdout.count("outputs in") == 1  # rank 0 alone prints the summary
     assert (out / "manifest.json").read_bytes() == (single / "manifest.json").read_bytes()
     assert same_weights(single / "suspect.pt", out / "suspect.pt")

@@ -57,7 +57,7 @@ def job(tmp_path_factory):
 def test_torchrun_two_ranks_gives_identical_outputs(job):
     root, ckpt, single = job
     done = run(torchrun_cmd(root / "data", ckpt, root / "dist", "--workers", "0"))
-    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.returncode == 0, done.stdout[-1500:] + done.stderr[-3000:]
     assert done.stdout.count("scored 2000 of 2000 samples") == 1  # rank 0 alone prints the summary
     names = identical_files(single)
     assert "scores.npy" in names and "manifest.csv" in names and "report.json" in names
@@ -111,3 +111,43 @@ def test_a_failing_rank_is_reported_with_its_rank_and_error(job, tmp_path):
     assert "1 of 2 ranks failed" in done.stderr and f"rank 1: ImageReadError: cannot read image {bad}" in done.stderr
     chunks = os.listdir(tmp_path / "out" / ".ucfast" / "chunks")
     assert {"c00000000.npz", "c00000001.npz"} <= set(chunks)  # rank 0's share stays committed
+
+
+def test_a_rank_ends_with_its_status_and_without_finalisation():
+    code = ("import atexit; atexit.register(print, 'finalised'); from ucfast.cli import main; "
+            "main(['info'])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,
+                          env=dict(_env(), WORLD_SIZE="2"))
+    assert done.returncode == 0, done.stderr
+    assert "finalised" not in done.stdout and done.stdout.strip()
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=_env())
+    assert done.returncode == 0 and done.stdout.rstrip().endswith("finalised")
+
+
+def test_a_rank_s_error_is_printed_and_ends_it_with_status_1(monkeypatch, capsys):
+    from ucfast import cli
+
+    def fail(args):
+        raise ValueError("no such data")
+
+    def ended(code):
+        raise _Ended(code)
+
+    monkeypatch.setattr(cli.os, "_exit", ended)
+    monkeypatch.setattr(cli.distributed, "requested", lambda: True)
+    monkeypatch.setattr(cli, "build_parser", lambda: _Parser(fail))
+    with pytest.raises(_Ended) as end:
+        cli.main([])
+    assert end.value.args == (1,) and "ValueError: no such data" in capsys.readouterr().err
+
+
+class _Ended(Exception):
+    """os._exit, called."""
+
+
+class _Parser:
+    def __init__(self, func):
+        self.func = func
+
+    def parse_args(self, argv):
+        return type("Args", (), {"func": staticmethod(self.func)})
