@@ -57,7 +57,7 @@ def end_rank(code: int) -> None:
     """End a torchrun rank at once, without the interpreter's finalisation. The job is done by then: its
     outputs are written and its process group is destroyed. But torch's teardown at exit now and then
     aborts a gloo rank there (SIGABRT, 'terminate called without an active exception'; seen on 1 of 14
-    two-rank runs on a loaded machine, always after the summary was printed), and torchrun then reports
+    two-rank runs on a loaded machine, after its summary was printed), and torchrun then reports
     a finished run as failed."""
     sys.stdout.flush()
     sys.stderr.flush()
