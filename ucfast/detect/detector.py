@@ -71,10 +71,10 @@ suspect sample of a barely flagged class still ranks above the genuine members o
 flagged one; elsewhere the gate orders the classes and the suspect group ranks first within each.
 It catches poison that is the MOST susceptible (a trigger that denoising removes: BadNets) and
 poison that is the LEAST susceptible (a trigger that survives denoising and saturates the
-softmax), because the split is on features, not on the sign of the paper's score. The class gate needs most label classes clean to estimate the
-null (the median and MAD across classes); poison in every class (all-to-all) is left to the
-shared-trigger test, whose null is per class (unimodal along a line the class did not choose) and
-needs no clean class.
+softmax), because the split is on features, not on the sign of the paper's score. The class gate
+needs most label classes clean to estimate the null (the median and MAD across classes); poison in
+every class (all-to-all) is left to the shared-trigger test, whose null is per class (unimodal
+along a line the class did not choose) and needs no clean class.
 """
 from __future__ import annotations
 
