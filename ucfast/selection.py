@@ -190,7 +190,7 @@ def _candidates(rule: Rule, label: np.ndarray) -> np.ndarray:
 
 def select(scores: Scores, *, ratio: float | None = None, threshold: float | None = None,
            classes: Sequence[int] | int | None = None, per_class: bool = False,
-           method: str | None = None) -> Selection:
+           method: str | None = None, reference: Scores | None = None) -> Selection:
     """Remove the most susceptible (method="ultraclean") or most suspect (method="auto") samples.
 
     method="ultraclean" (what a ratio or threshold alone means): rank the paper's score, exactly
@@ -207,15 +207,21 @@ def select(scores: Scores, *, ratio: float | None = None, threshold: float | Non
     classes: only samples whose label is in `classes` are candidates ("poisoned class known").
     per_class: rank robust per-class z-scores of the paper's score instead of raw scores, so
     classes whose samples are all more susceptible do not take the whole budget (ultraclean only).
+    reference: optional trusted clean samples, `ucfast.score(reference_loader, model)` with the same
+    model and features (method="auto" only); they name which group of a class is genuine where
+    they are decisive (`ucfast.detect.detect`).
     """
     rule = check(ratio=ratio, threshold=threshold, classes=classes, per_class=per_class, method=method)
-    return apply(scores, rule)
+    return apply(scores, rule, reference=reference)
 
 
-def apply(scores: Scores, rule: Rule) -> Selection:
+def apply(scores: Scores, rule: Rule, reference: Scores | None = None) -> Selection:
     """`select` with arguments already checked by `check`."""
     if not isinstance(scores, Scores):
         raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
+    if reference is not None and rule.method != "auto":
+        raise ValueError(f"reference= is used by method='auto' (the detector), not by {rule.name!r}; drop it or"
+                         " the ratio/threshold")
     label = np.asarray(scores.label)
     total = np.asarray(scores.total)
     finite = np.isfinite(total)
@@ -233,7 +239,7 @@ def apply(scores: Scores, rule: Rule) -> Selection:
                           " (a held-out evaluation measured AUROC 0.25 to 0.45 that way); score with"
                           " features='auto' (ucfast.score's default) or give a ratio for the paper's cut",
                           NoFeatures, stacklevel=3)
-        detection = detect(scores)
+        detection = detect(scores, reference=reference)
         values = detection.values
     elif rule.per_class:
         values = per_class_values(scores.total, label)

@@ -1,11 +1,12 @@
 """`detect(scores)`: a two-sided, per-class poison detector whose class decisions are calibrated.
 
-    penultimate features (same forward)  --> data set's top axes, chunked (whiten.reduce)
+    penultimate features (same forward)  --> data set's top axes, chunked (whiten.reduction)
                                          --> each class whitened by the other classes' variation
     per-variant distances (+ feature norm) --> stability profile                       (profile.py)
     per label class: two-group mixture on its top whitened components --> gain, suspect group
                      (the group whose variation departs from the other classes'; in a grown
-                     class, not a group whose removal would leave it too small)  (subgroups.py)
+                     class, not a group whose removal would leave it too small; with a trusted
+                     reference, the group its samples are decisively unlike)  (subgroups.py)
     class statistics t = log gain (at least the gain one Gaussian of the class's size shows),
                      u = log class size, s = log separation of the two groups (mixture.separation)
     size z           of u against the other classes' log sizes, each given back the samples of
@@ -89,7 +90,7 @@ from .complete import complete_class, drawn_from, lying_inside, member_radii
 from .profile import stability_profile
 from .shared import shared_trigger
 from .subgroups import ClassSplit, flipped, min_class_size, split_class
-from .whiten import class_axes, class_centroids, class_rows, reduce
+from .whiten import class_axes, class_centroids, class_rows, project, reduction
 
 ALPHA = 0.05  # chance that a data set with no poisoned class has a class flagged (any number of classes)
 SHARED = 0.2  # share of alpha spent on the shared-trigger test (shared.py); the class tests get the rest
@@ -114,7 +115,7 @@ class Detection:
         return [row["class"] for row in self.classes if row["flagged"]]
 
 
-def _check(scores, components, profile_weight, alpha):
+def _check(scores, components, profile_weight, alpha, reference):
     if not isinstance(scores, Scores):
         raise TypeError(f"scores must be ucfast.Scores (from ucfast.score), got {type(scores).__name__}")
     if isinstance(components, bool) or not isinstance(components, int) or components < 1:
@@ -135,11 +136,34 @@ def _check(scores, components, profile_weight, alpha):
     if classes.size < 3:
         raise ValueError(f"the detector compares label classes and needs at least 3, the scores hold"
                          f" {classes.size} ({classes.tolist()}); use method='ultraclean' with a ratio")
+    if reference is not None:
+        _check_reference(scores, reference, classes)
     return classes
 
 
-def _splits(scores, classes, rows, profile, components, profile_weight):
-    """Per class (in `classes` order): its ClassSplit or None (too small), and the split's dimension."""
+def _check_reference(scores, reference, classes):
+    if not isinstance(reference, Scores):
+        raise TypeError(f"reference must be ucfast.Scores of trusted clean samples (from ucfast.score with the same"
+                        f" model), got {type(reference).__name__}")
+    if scores.features is None or reference.features is None:
+        held = "the scores" if scores.features is None else "the reference"
+        raise ValueError(f"a reference is compared in feature space, and {held} hold no penultimate features;"
+                         " score both with features='auto' (ucfast.score's default) and the same model")
+    if reference.features.ndim != 2 or reference.features.shape[1] != scores.features.shape[1]:
+        raise ValueError(f"reference.features must be [M, {scores.features.shape[1]}] like the scores' (the same"
+                         f" model's penultimate layer), got shape {reference.features.shape}")
+    if len(reference.label) != len(reference.features):
+        raise ValueError(f"reference holds {len(reference.label)} labels for {len(reference.features)} feature rows")
+    unknown = np.setdiff1d(np.unique(reference.label), classes)
+    if unknown.size:
+        raise ValueError(f"reference labels {unknown.tolist()} are no label class of the scores ({classes.tolist()})")
+    if not np.isfinite(reference.features).all():
+        raise ValueError("reference.features hold non-finite values; re-score the reference")
+
+
+def _splits(scores, classes, rows, profile, components, profile_weight, reference, alpha):
+    """Per class (in `classes` order): its ClassSplit or None (too small), the split's dimension and
+    the reduced features (None without features)."""
     small = min_class_size(components)
     splits = [None] * classes.size
     if scores.features is None:
@@ -147,15 +171,22 @@ def _splits(scores, classes, rows, profile, components, profile_weight):
             if rows[c].size >= small:
                 splits[k] = split_class(None, profile[rows[c]])
         return splits, profile.shape[1], None
-    x = reduce(scores.features)
+    reduced = reduction(scores.features)
+    x = project(scores.features, *reduced)
     if not np.isfinite(x).all():
         raise ValueError("scores.features hold non-finite values; re-score the data")
     axes = class_axes(x, rows, components, only=[c for c in classes if rows[c].size >= small])
     centroids = class_centroids(x, rows, classes)
+    trusted = trusted_rows = None
+    if reference is not None:
+        trusted = project(reference.features, *reduced).astype(np.float64)
+        trusted_rows = class_rows(np.asarray(reference.label), classes)
     for k, c in enumerate(classes):
         if c in axes:
+            ref = None if trusted is None else (trusted[trusted_rows[c]] - axes[c].centre) @ axes[c].to_axes
             splits[k] = split_class(axes[c], profile[rows[c]], features=x[rows[c]].astype(np.float64),
-                                    others=np.delete(centroids, k, axis=0), profile_weight=profile_weight)
+                                    others=np.delete(centroids, k, axis=0), profile_weight=profile_weight,
+                                    reference=ref, alpha=alpha)
     dim = next((a.axes.shape[1] for a in axes.values()), components)
     return splits, dim, x
 
@@ -171,7 +202,8 @@ def _separations(splits) -> tuple[np.ndarray, np.ndarray]:
     return np.where(measured, apart, typical), np.where(measured, np.maximum(noise, SPREAD_FLOOR), SPREAD_FLOOR)
 
 
-def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, alpha: float = ALPHA) -> Detection:
+def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, alpha: float = ALPHA,
+           reference: Scores | None = None) -> Detection:
     """Score every sample of `scores` for being poisoned, in both directions (see the module doc).
 
     components: whitened principal components of the penultimate features used per class;
@@ -179,13 +211,16 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     the profile still names each suspect group's direction); alpha: the chance that a data set with
     no poisoned class gets a class flagged. Works without features (scores from
     `ucfast.score(..., features=False)`) on the per-variant distances alone, less sharply.
+    reference: optional Scores of trusted clean samples, scored by the same model with features
+    (a few per class suffice); in a class that holds some, they name which group of its split is
+    genuine when their likelihood ratio is decisive (subgroups.py); the class tests are unchanged.
     """
-    classes = _check(scores, components, profile_weight, alpha)
+    classes = _check(scores, components, profile_weight, alpha, reference)
     profile, names = stability_profile(scores)
     n = len(scores)
     rows = class_rows(scores.label, classes)
     counts = np.array([rows[c].size for c in classes])
-    splits, dim, x = _splits(scores, classes, rows, profile, components, profile_weight)
+    splits, dim, x = _splits(scores, classes, rows, profile, components, profile_weight, reference, float(alpha))
     posterior = np.zeros(n)
     gains, t, noise = np.zeros(classes.size), np.zeros(classes.size), np.full(classes.size, SPREAD_FLOOR)
     for k, c in enumerate(classes):
@@ -224,7 +259,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     # In a grown class dirty-label poison is at most the growth: a suspect group past it is the wrong one.
     for k, c in enumerate(classes):
         split = splits[k]
-        if split is not None and size_z[k] >= size_limit:
+        if split is not None and size_z[k] >= size_limit and not split.by_reference:
             if left(k, counts[k] - split.size) <= -size_limit < left(k, split.size):
                 splits[k] = flipped(split, profile[rows[c]])
                 posterior[rows[c]] = splits[k].posterior
@@ -272,10 +307,15 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
             shift = float(np.mean(split.suspect_profile[distance_columns]))
             row.update({"suspect": split.size, "direction": "stable" if shift < 0 else "susceptible",
                         "suspect_profile": dict(zip(names, np.round(split.suspect_profile, 3).tolist()))})
+        if reference is not None:
+            row.update({"reference_rows": int(np.sum(np.asarray(reference.label) == c)),
+                        "reference_evidence": float(split.reference_evidence) if split is not None else math.nan,
+                        "by_reference": bool(split is not None and split.by_reference)})
         rows_out.append(row)
     return Detection(values=values, posterior=posterior, completed=completed, classes=rows_out, profile_names=names,
                      settings={"components": components, "profile_weight": profile_weight, "alpha": float(alpha),
                                "critical": limit, "combined_critical": combined_limit,
                                "size_alone_critical": size_alone_limit, "size_critical": size_limit,
                                "shared_level": float(alpha) * SHARED,
-                               "features": scores.features is not None, "min_class_size": min_class_size(components)})
+                               "features": scores.features is not None, "min_class_size": min_class_size(components),
+                               "reference": None if reference is None else len(reference)})

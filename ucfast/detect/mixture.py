@@ -4,7 +4,8 @@
 mixture's log-likelihood gain per sample over one Gaussian (how much better two groups explain
 the data than one; near 0 for a unimodal cloud) and the gain's standard error (the spread of the
 per-sample gains over sqrt(n)). `separation(Y, posterior)` measures how far apart the two groups
-lie, whatever their shares. Deterministic: the 2-means starts come from the
+lie, whatever their shares; `log_ratio(Y, posterior, Z)` how much likelier each row of Z is under
+one group than under the other. Deterministic: the 2-means starts come from the
 first principal axis (median, upper and lower quartile splits) and the best is kept.
 """
 from __future__ import annotations
@@ -32,6 +33,12 @@ def _diag_loglik(y: np.ndarray, mu: np.ndarray, var: np.ndarray) -> np.ndarray:
     return -0.5 * ((y - mu) ** 2 / var + np.log(2 * np.pi * var)).sum(1)
 
 
+def _moments(y: np.ndarray, weight: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    w = weight / max(float(weight.sum()), 1e-12)
+    mu = w @ y
+    return mu, w @ (y - mu) ** 2 + VAR_FLOOR
+
+
 def split_two(y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float, float]:
     """(posterior [n] of the first group, gain per sample, its standard error) for y [n, d]
     float64, n >= 4."""
@@ -53,9 +60,7 @@ def split_two(y: np.ndarray, iters: int = 30) -> tuple[np.ndarray, float, float]
     r = best.astype(np.float64)
     for _ in range(iters):
         pi = float(np.clip(r.mean(), 1e-3, 1 - 1e-3))
-        w1, w0 = r / max(r.sum(), 1e-12), (1 - r) / max((1 - r).sum(), 1e-12)
-        mu1, mu0 = w1 @ y, w0 @ y
-        v1, v0 = w1 @ (y - mu1) ** 2 + VAR_FLOOR, w0 @ (y - mu0) ** 2 + VAR_FLOOR
+        (mu1, v1), (mu0, v0) = _moments(y, r), _moments(y, 1 - r)
         l1 = np.log(pi) + _diag_loglik(y, mu1, v1)
         l0 = np.log(1 - pi) + _diag_loglik(y, mu0, v0)
         r = 1.0 / (1.0 + np.exp(np.clip(l0 - l1, -50, 50)))
@@ -82,3 +87,12 @@ def separation(y: np.ndarray, posterior: np.ndarray) -> tuple[float, float]:
         return math.nan, math.nan
     se = math.sqrt(float(((gap / pooled) ** 2 * (v1 / n1 + v0 / n0)).sum())) / distance ** 2  # delta method
     return math.log(distance), se
+
+
+def log_ratio(y: np.ndarray, posterior: np.ndarray, z: np.ndarray) -> np.ndarray:
+    """[m] log density of each row of z [m, d] under the diagonal Gaussian of the posterior's group
+    of y [n, d] minus that under the other group's (each the weighted mean and variance of y, as
+    `split_two` fits them)."""
+    mu1, v1 = _moments(y, posterior)
+    mu0, v0 = _moments(y, 1.0 - posterior)
+    return _diag_loglik(z, mu1, v1) - _diag_loglik(z, mu0, v0)

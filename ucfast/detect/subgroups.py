@@ -13,18 +13,24 @@ Gaussian (its weighted covariance on those directions, in units of the other cla
 from the other classes' (the identity there). When the two groups depart within TIE of each
 other, the suspect is the group whose centroid lies further from the nearest other class (poison
 is a concept of its own, the trigger). This holds whichever group is larger (clean-label
-poison can be most of its class) and whichever way the poison's stability goes. Without
+poison can be most of its class) and whichever way the poison's stability goes. With a trusted
+clean reference (samples of the class known to be genuine, on the same axes), the reference names
+the genuine group instead, where it is decisive: the likelihood ratio of the reference rows
+under one group's Gaussian against the other's is at least 1 / alpha (under the group they were
+drawn from, that ratio has expectation 1, so it reaches 1 / alpha with probability at most alpha:
+Markov's inequality, for any number of rows); otherwise the rule above decides. Without
 features, the split runs on the stability profile alone and the suspect group is the one whose
 median profile lies further from the typical sample of the whole data set (either direction: more
 susceptible or more stable).
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from .mixture import separation, split_two
+from .mixture import log_ratio, separation, split_two
 from .whiten import Whitened
 
 
@@ -35,8 +41,10 @@ TIE = 0.1  # departures closer than this share of the larger one decide nothing
 class ClassSplit:
     """The split of one class: posterior [n] of the suspect group, the mixture gain (per sample,
     over one Gaussian) and its standard error, the suspect group's size, the medians of the
-    global stability profile in the suspect group, and the log distance between the two groups
-    with its standard error (`mixture.separation`; NaN where a group is too small to place)."""
+    global stability profile in the suspect group, the log distance between the two groups with
+    its standard error (`mixture.separation`; NaN where a group is too small to place), and, with
+    a trusted reference, the log likelihood ratio of its rows under the other group against the
+    suspect group (NaN without one) and whether it decided the suspect."""
 
     posterior: np.ndarray
     gain: float
@@ -45,6 +53,8 @@ class ClassSplit:
     suspect_profile: np.ndarray
     separation: float = float("nan")
     separation_se: float = float("nan")
+    reference_evidence: float = float("nan")
+    by_reference: bool = False
 
 
 def flipped(split: ClassSplit, profile: np.ndarray) -> ClassSplit:
@@ -52,7 +62,7 @@ def flipped(split: ClassSplit, profile: np.ndarray) -> ClassSplit:
     posterior = 1.0 - split.posterior
     group = posterior > 0.5
     return ClassSplit(posterior, split.gain, split.gain_se, int(group.sum()), np.median(profile[group], 0),
-                      split.separation, split.separation_se)
+                      split.separation, split.separation_se, -split.reference_evidence, split.by_reference)
 
 
 def min_class_size(components: int) -> int:
@@ -78,12 +88,16 @@ def _further_from_others(features: np.ndarray, others: np.ndarray, posterior: np
 
 
 def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.ndarray | None = None,
-                others: np.ndarray | None = None, profile_weight: float = 0.0) -> ClassSplit:
+                others: np.ndarray | None = None, profile_weight: float = 0.0, reference: np.ndarray | None = None,
+                alpha: float = 0.05) -> ClassSplit:
     """Split one class. whitened: the class in the other classes' units (`whiten.class_axes`), or
     None without features; profile [n, P]: the global robust-z stability profile of its samples;
     features [n, d] and others [K - 1, d]: its reduced features and the other classes' centroids,
-    for the tie-break (both needed with whitened)."""
+    for the tie-break (both needed with whitened); reference [m, r]: trusted genuine samples of the
+    class on the same axes as whitened.axes (`Whitened.to_axes`), m may be 0; alpha: the most
+    chance that the reference names the wrong group when it decides."""
     parts = []
+    scale = 0.0
     if whitened is not None:
         axes = whitened.axes
         scale = axes[:, 0].std() if axes.size else 0.0
@@ -97,7 +111,15 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
     group = posterior > 0.5
     if group.all() or not group.any():
         return ClassSplit(np.zeros(len(profile)), 0.0, 0.0, 0, np.median(profile, 0))
-    if whitened is not None:
+    evidence, by_reference = math.nan, False
+    if whitened is not None and reference is not None and len(reference):
+        width = whitened.axes.shape[1]
+        ref = reference / scale if scale > 0 else reference
+        evidence = float(log_ratio(y[:, :width], posterior, ref).sum())  # > 0: the reference looks like this group
+        by_reference = abs(evidence) >= math.log(1.0 / alpha)
+    if by_reference:
+        flip = evidence > 0
+    elif whitened is not None:
         inside, outside = departure(whitened.natural, posterior), departure(whitened.natural, 1.0 - posterior)
         if abs(inside - outside) > TIE * max(inside, outside):
             flip = outside > inside
@@ -107,5 +129,6 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
         flip = np.linalg.norm(np.median(profile[~group], 0)) > np.linalg.norm(np.median(profile[group], 0))
     if flip:
         posterior, group = 1.0 - posterior, ~group
+        evidence = -evidence
     return ClassSplit(posterior, gain, gain_se, int(group.sum()), np.median(profile[group], 0),
-                      *separation(y, posterior))
+                      *separation(y, posterior), -evidence, by_reference)

@@ -41,28 +41,38 @@ def read_rows(features, rows: slice) -> np.ndarray:
     return np.asarray(features[rows], dtype=np.float32)
 
 
-def reduce(features) -> np.ndarray:
-    """float32 [N, min(D, DIMS)]: the centred features on the data set's top principal axes
-    (all axes, unrotated, when D <= DIMS). features: [N, D] array-like (float16/32/64, memmap)."""
+def reduction(features) -> tuple[np.ndarray, np.ndarray | None]:
+    """(mean [D] float32, axes [D, DIMS] float32 or None when D <= DIMS): the data set's mean and top
+    principal axes, for `project`. features: [N, D] array-like (float16/32/64, memmap)."""
     n, d = features.shape
     mean = np.zeros(d)
     for rows in _chunks(n):
         mean += read_rows(features, rows).sum(0, dtype=np.float64)
     mean = (mean / max(n, 1)).astype(np.float32)
     if d <= DIMS:
-        out = np.empty((n, d), dtype=np.float32)
-        for rows in _chunks(n):
-            out[rows] = read_rows(features, rows) - mean
-        return out
+        return mean, None
     scatter = np.zeros((d, d))
     for rows in _chunks(n):
         block = read_rows(features, rows) - mean
         scatter += block.T @ block
-    axes = np.linalg.eigh(scatter)[1][:, ::-1][:, :DIMS].astype(np.float32)
-    out = np.empty((n, DIMS), dtype=np.float32)
+    return mean, np.linalg.eigh(scatter)[1][:, ::-1][:, :DIMS].astype(np.float32)
+
+
+def project(features, mean: np.ndarray, axes: np.ndarray | None) -> np.ndarray:
+    """float32 [N, min(D, DIMS)]: features [N, D] centred on `mean` and, when axes is not None,
+    on those axes (`reduction`)."""
+    n = features.shape[0]
+    out = np.empty((n, features.shape[1] if axes is None else axes.shape[1]), dtype=np.float32)
     for rows in _chunks(n):
-        out[rows] = (read_rows(features, rows) - mean) @ axes
+        block = read_rows(features, rows) - mean
+        out[rows] = block if axes is None else block @ axes
     return out
+
+
+def reduce(features) -> np.ndarray:
+    """float32 [N, min(D, DIMS)]: the centred features on the data set's top principal axes
+    (all axes, unrotated, when D <= DIMS). features: [N, D] array-like (float16/32/64, memmap)."""
+    return project(features, *reduction(features))
 
 
 def class_rows(label: np.ndarray, classes: np.ndarray) -> dict:
@@ -81,10 +91,13 @@ def class_centroids(x: np.ndarray, rows: dict, classes) -> np.ndarray:
 class Whitened:
     """One class in units of the other classes' within-class variation: `axes` [n, r], its samples
     on its own top r principal axes there; `natural` [n, m], its (centred) samples along the m
-    directions the other classes vary along most, each of unit variance in those classes."""
+    directions the other classes vary along most, each of unit variance in those classes; `centre`
+    [d] and `to_axes` [d, r]: axes = (rows of x - centre) @ to_axes, for rows from elsewhere."""
 
     axes: np.ndarray
     natural: np.ndarray
+    centre: np.ndarray
+    to_axes: np.ndarray
 
 
 def class_axes(x: np.ndarray, rows: dict, components: int, only=None) -> dict:
@@ -108,6 +121,8 @@ def class_axes(x: np.ndarray, rows: dict, components: int, only=None) -> dict:
         whitening = eigvec / np.sqrt(np.maximum(eigval, 1e-12))
         axes = np.linalg.eigh(whitening.T @ own[c] @ whitening)[1][:, ::-1][:, :components]  # top principal axes
         block = x[rows[c]].astype(np.float64)
-        white = (block - block.mean(0)) @ whitening
-        out[c] = Whitened(white @ axes, white[:, ::-1][:, :NATURAL].copy())  # a copy: the full block is not kept
+        centre = block.mean(0)
+        white = (block - centre) @ whitening
+        out[c] = Whitened(white @ axes, white[:, ::-1][:, :NATURAL].copy(),  # a copy: the full block is not kept
+                          centre, whitening @ axes)
     return out
