@@ -1,0 +1,104 @@
+"""`reference=`: trusted clean samples name which group of a flagged class is genuine."""
+import numpy as np
+import pytest
+
+import ucfast
+from ucfast.detect import detect
+
+K, D, PER_CLASS, PLANTED = 10, 24, 200, 80
+SEEDS = range(10)
+
+
+def _features(rng, centres, label, genuine_zero, wide):
+    """Unit within-class variation around each class centre; class 0's genuine members vary `wide`
+    times more along 8 of the directions every class varies along (a heterogeneous class)."""
+    feats = centres[label] + rng.normal(0, 1, (label.size, D))
+    feats[genuine_zero, :8] = centres[0, :8] + wide * rng.normal(0, 1, (int(genuine_zero.sum()), 8))
+    return feats
+
+
+def _scores(rng, feats, label):
+    dist = np.exp(rng.normal(-3, 1, (label.size, 2)))
+    return ucfast.Scores(dist.sum(1).astype(np.float32), {"median": dist[:, 0].astype(np.float32),
+                                                         "nlm": dist[:, 1].astype(np.float32)},
+                         label.copy(), label, np.arange(label.size), features=feats.astype(np.float32))
+
+
+def heterogeneous(seed, per_class_reference=3, reference_classes=range(K)):
+    """Scores of K equal classes; in class 0, PLANTED samples (in place of genuine ones) sit off its
+    centre along a trigger and vary as every class does, while its genuine members vary more than
+    any other class: the group whose variation departs from the others' is the GENUINE one, which
+    the default rule takes for the poison. The reference: per_class_reference fresh genuine samples
+    of each class in reference_classes."""
+    rng = np.random.default_rng(seed)
+    centres = rng.normal(0, 6, (K, D))
+    trigger = rng.normal(0, 1, D)
+    label = np.repeat(np.arange(K), PER_CLASS)
+    poison = np.zeros(label.size, dtype=bool)
+    poison[:PLANTED] = True
+    feats = _features(rng, centres, label, (label == 0) & ~poison, 2.5)
+    feats[poison] = centres[0] + 10.0 * trigger / np.linalg.norm(trigger) + rng.normal(0, 1, (PLANTED, D))
+    ref_label = np.repeat(np.asarray(list(reference_classes), dtype=np.int64), per_class_reference)
+    reference = _scores(rng, _features(rng, centres, ref_label, ref_label == 0, 2.5), ref_label)
+    return _scores(rng, feats, label), reference, poison
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_the_fixture_fools_the_default_rule(seed):
+    """Without a reference the suspect group is the genuine one: the case the reference is for."""
+    scores, _, poison = heterogeneous(seed)
+    found = detect(scores)
+    assert found.flagged == [0]
+    suspect = found.posterior[:PER_CLASS] > 0.5  # class 0
+    assert not (suspect & poison[:PER_CLASS]).any() and suspect.sum() == PER_CLASS - PLANTED
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+@pytest.mark.parametrize("per_class", [1, 3])
+def test_a_few_reference_samples_name_the_genuine_group(seed, per_class):
+    scores, reference, poison = heterogeneous(seed, per_class)
+    found = detect(scores, reference=reference)
+    row = found.classes[0]
+    assert found.flagged == [0] and row["by_reference"] and row["reference_rows"] == per_class
+    assert row["reference_evidence"] >= np.log(1 / found.settings["alpha"])
+    assert ((found.posterior[:PER_CLASS] > 0.5) == poison[:PER_CLASS]).all()  # class 0
+    cut = ucfast.select(scores, reference=reference).removed_mask
+    assert cut[poison].all() and not cut[~poison].any()
+    assert found.settings["reference"] == per_class * K
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_reference_without_the_flagged_class_leaves_it_as_it_was(seed):
+    scores, reference, _ = heterogeneous(seed, reference_classes=range(1, K))
+    plain, found = detect(scores), detect(scores, reference=reference)
+    assert found.flagged == plain.flagged == [0]
+    assert np.array_equal(plain.values[:PER_CLASS], found.values[:PER_CLASS])
+    assert found.classes[0]["reference_rows"] == 0 and not found.classes[0]["by_reference"]
+
+
+def _variant(reference, **changes):
+    fields = {"total": reference.total, "components": reference.components, "pred": reference.pred,
+              "label": reference.label, "index": reference.index, "features": reference.features}
+    fields.update(changes)
+    return ucfast.Scores(fields["total"], fields["components"], fields["pred"], fields["label"], fields["index"],
+                         features=fields["features"])
+
+
+def test_bad_references_are_refused_before_the_work():
+    scores, reference, _ = heterogeneous(0)
+    with pytest.raises(TypeError, match="reference must be ucfast.Scores"):
+        detect(scores, reference=reference.features)
+    with pytest.raises(ValueError, match="the reference hold no penultimate features"):
+        detect(scores, reference=_variant(reference, features=None))
+    with pytest.raises(ValueError, match=r"the scores hold no penultimate features"):
+        detect(_variant(scores, features=None), reference=reference)
+    with pytest.raises(ValueError, match=rf"must be \[M, {D}\].*got shape \(30, 12\)"):
+        detect(scores, reference=_variant(reference, features=reference.features[:, :12]))
+    with pytest.raises(ValueError, match=r"reference labels \[10\] are no label class"):
+        detect(scores, reference=_variant(reference, label=np.where(reference.label == 9, 10, reference.label)))
+    bad = reference.features.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="reference.features hold non-finite"):
+        detect(scores, reference=_variant(reference, features=bad))
+    with pytest.raises(ValueError, match="reference= is used by method='auto'"):
+        ucfast.select(scores, ratio=0.1, reference=reference)
