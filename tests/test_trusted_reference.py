@@ -4,6 +4,8 @@ import pytest
 
 import ucfast
 from ucfast.detect import detect
+from ucfast.detect.complete import complete_class
+from ucfast.detect.whiten import class_rows
 
 K, D, PER_CLASS, PLANTED = 10, 24, 200, 80
 SEEDS = range(10)
@@ -102,3 +104,32 @@ def test_bad_references_are_refused_before_the_work():
         detect(scores, reference=_variant(reference, features=bad))
     with pytest.raises(ValueError, match="reference= is used by method='auto'"):
         ucfast.select(scores, ratio=0.1, reference=reference)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_a_reference_chooses_the_group_that_completes_a_flagged_class(seed):
+    """What is left of class 0 after its suspect group: 200 genuine samples and 100 left-over poison
+    apart from them, with the genuine ones, not the poison, answering the denoisers as the suspect
+    group does: the stability rule takes the genuine samples; three reference samples of the
+    class take the poison."""
+    rng = np.random.default_rng([seed, 0xC1])
+    k, d = 5, 12
+    centres = rng.normal(0, 6, (k, d))
+    genuine = centres[0] + rng.normal(0, 1, (200, d))
+    left_over = centres[0] + 5.0 * np.eye(d)[1] + rng.normal(0, 0.7, (100, d))
+    suspect = centres[0] + 8.0 * np.eye(d)[2] + rng.normal(0, 0.7, (100, d))
+    others = [centres[j] + rng.normal(0, 1, (200, d)) for j in range(1, k)]
+    x = np.concatenate([genuine, left_over, suspect, *others]).astype(np.float32)
+    label = np.repeat(np.arange(k), [400] + [200] * (k - 1))
+    profile = rng.normal(0, 1, (label.size, 2))
+    profile[:200] -= 3.0
+    profile[300:400] -= 3.0  # the genuine samples and the suspect group: stable under both denoisers
+    rows = class_rows(label, np.arange(k))
+    mask = np.zeros(label.size, dtype=bool)
+    mask[300:400] = True
+    reference = (centres[0] + rng.normal(0, 1, (3, d))).astype(np.float64)
+    plain = complete_class(x, rows, 0, mask, 200.0, 4, profile, 0.05)
+    given = complete_class(x, rows, 0, mask, 200.0, 4, profile, 0.05, reference=reference)
+    assert plain.size == given.size == 100
+    assert np.isin(plain, np.arange(200)).all()
+    assert np.isin(given, np.arange(200, 300)).all()

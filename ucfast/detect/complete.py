@@ -28,7 +28,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .mixture import split_two
+from .mixture import log_ratio, split_two
 from .whiten import class_axes
 
 
@@ -63,17 +63,21 @@ def drawn_from(group: np.ndarray, centroids: np.ndarray, radii: np.ndarray, k: i
 
 
 def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_size: float,
-                   components: int, profile: np.ndarray, alpha: float) -> np.ndarray:
+                   components: int, profile: np.ndarray, alpha: float,
+                   reference: np.ndarray | None = None) -> np.ndarray:
     """Rows [m] (into the data set) the cut adds to class c: the rows of c outside the suspect mask
     [N] beyond median_size, the most likely members of the left-over group (module doc) first.
     x: `whiten.reduce`d features; rows: `whiten.class_rows`; profile [N, P]: the stability profile;
     alpha: the level at which the two groups of the left-over split must differ in stability for
-    it to choose between them."""
+    it to choose between them; reference [m, d]: trusted genuine rows of class c in x's units, which
+    choose instead where decisive (their likelihood ratio between the two groups' Gaussians on the
+    left-over's axes reaches 1 / alpha, as in `subgroups.split_class`)."""
     rest = rows[c][~suspect[rows[c]]]
     excess = int(round(rest.size - median_size))
     if excess < 1:
         return np.zeros(0, dtype=np.int64)
-    axes = class_axes(x, {**rows, c: rest}, components, only=[c])[c].axes
+    whitened = class_axes(x, {**rows, c: rest}, components, only=[c])[c]
+    axes = whitened.axes
     scale = axes[:, 0].std()
     if not scale > 0:
         return np.zeros(0, dtype=np.int64)
@@ -83,7 +87,12 @@ def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_siz
     lean_in = posterior @ toward / max(posterior.sum(), 1e-12)
     lean_out = (1.0 - posterior) @ toward / max((1.0 - posterior).sum(), 1e-12)
     noise = math.sqrt(1.0 / max(posterior.sum(), 1e-12) + 1.0 / max((1.0 - posterior).sum(), 1e-12))
-    if abs(lean_out - lean_in) > NormalDist().inv_cdf(1.0 - alpha / 2.0) * noise:  # toward is in units of its spread
+    evidence = 0.0
+    if reference is not None and len(reference):  # > 0: the reference looks like the posterior's group
+        evidence = float(log_ratio(y[:, :-1], posterior, (reference - whitened.centre) @ whitened.to_axes / scale).sum())
+    if abs(evidence) >= math.log(1.0 / alpha):
+        flip = evidence > 0
+    elif abs(lean_out - lean_in) > NormalDist().inv_cdf(1.0 - alpha / 2.0) * noise:  # toward is in units of its spread
         flip = lean_out > lean_in
     else:
         flip = abs((1.0 - posterior).sum() - excess) < abs(posterior.sum() - excess)

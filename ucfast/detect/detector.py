@@ -162,33 +162,34 @@ def _check_reference(scores, reference, classes):
 
 
 def _splits(scores, classes, rows, profile, components, profile_weight, reference, alpha):
-    """Per class (in `classes` order): its ClassSplit or None (too small), the split's dimension and
-    the reduced features (None without features)."""
+    """Per class (in `classes` order): its ClassSplit or None (too small), the split's dimension, the
+    reduced features (None without features) and {class: the reference's reduced rows} (None
+    without a reference)."""
     small = min_class_size(components)
     splits = [None] * classes.size
     if scores.features is None:
         for k, c in enumerate(classes):
             if rows[c].size >= small:
                 splits[k] = split_class(None, profile[rows[c]])
-        return splits, profile.shape[1], None
+        return splits, profile.shape[1], None, None
     reduced = reduction(scores.features)
     x = project(scores.features, *reduced)
     if not np.isfinite(x).all():
         raise ValueError("scores.features hold non-finite values; re-score the data")
     axes = class_axes(x, rows, components, only=[c for c in classes if rows[c].size >= small])
     centroids = class_centroids(x, rows, classes)
-    trusted = trusted_rows = None
+    trusted = None
     if reference is not None:
-        trusted = project(reference.features, *reduced).astype(np.float64)
-        trusted_rows = class_rows(np.asarray(reference.label), classes)
+        projected = project(reference.features, *reduced).astype(np.float64)
+        trusted = {c: projected[r] for c, r in class_rows(np.asarray(reference.label), classes).items()}
     for k, c in enumerate(classes):
         if c in axes:
-            ref = None if trusted is None else (trusted[trusted_rows[c]] - axes[c].centre) @ axes[c].to_axes
+            ref = None if trusted is None else (trusted[c] - axes[c].centre) @ axes[c].to_axes
             splits[k] = split_class(axes[c], profile[rows[c]], features=x[rows[c]].astype(np.float64),
                                     others=np.delete(centroids, k, axis=0), profile_weight=profile_weight,
                                     reference=ref, alpha=alpha)
     dim = next((a.axes.shape[1] for a in axes.values()), components)
-    return splits, dim, x
+    return splits, dim, x, trusted
 
 
 def _separations(splits) -> tuple[np.ndarray, np.ndarray]:
@@ -220,7 +221,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     n = len(scores)
     rows = class_rows(scores.label, classes)
     counts = np.array([rows[c].size for c in classes])
-    splits, dim, x = _splits(scores, classes, rows, profile, components, profile_weight, reference, float(alpha))
+    splits, dim, x, trusted = _splits(scores, classes, rows, profile, components, profile_weight, reference, float(alpha))
     posterior = np.zeros(n)
     gains, t, noise = np.zeros(classes.size), np.zeros(classes.size), np.full(classes.size, SPREAD_FLOOR)
     for k, c in enumerate(classes):
@@ -288,8 +289,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
             restored = counts + drawn_from(x[rows[c][posterior[rows[c]] > 0.5]], centroids, radii, k)
             if left(k, counts[k] - split.size, restored) >= size_limit:
                 typical = float(np.median(np.delete(restored, k)))
-                completed[complete_class(x, rows, c, posterior > 0.5, typical, components, profile,
-                                        float(alpha))] = True
+                completed[complete_class(x, rows, c, posterior > 0.5, typical, components, profile, float(alpha),
+                                         reference=None if trusted is None else trusted[c])] = True
     values = np.zeros(n)
     rows_out = []
     distance_columns = [i for i, name in enumerate(names) if name != "feature_norm"]
