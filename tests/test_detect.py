@@ -183,6 +183,16 @@ def test_a_source_specific_attack_is_cut_from_both_sources(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
+def test_a_wrong_suspect_group_in_a_grown_class_is_judged_against_the_sources_given_back(seed):
+    """Two sources of 150 each, left at 50: a suspect group of the genuine 200 and one source's
+    poison would leave 150, which the depleted sources' spread of sizes allows but the sizes its
+    growth is measured against (the sources given back) do not; the other group is the poison."""
+    scores, poison = _source_specific(seed, moved=150)
+    removed = ucfast.select(scores).removed_mask
+    assert removed[poison].mean() >= 0.95 and removed[~poison].mean() <= 0.01
+
+
+@pytest.mark.parametrize("seed", SEEDS)
 def test_sources_depleted_by_a_source_specific_attack_do_not_hide_the_targets_growth(seed):
     scores, _ = _source_specific(seed, moved=150)  # class 0: 200 + 300; classes 1 and 2 left at 50
     det = detect(scores)

@@ -53,7 +53,10 @@ share as the gain per sample does, so a low-rate attack (a tenth of its class) t
 just short of the line is counted by how far apart its group lies. The same size z, of what a
 class would hold without one of its groups, names the suspect in a grown class (dirty-label poison
 is at most the growth: a suspect group whose removal leaves the class smaller than a clean class
-at one class's level alpha, when the other group's would not, is the wrong one) and decides
+at one class's level alpha, when the other group's would not, is the wrong one; smaller against
+the sizes its growth was measured against, the other classes given back what the suspect group
+took: two sources of 150 left at 50 widen the spread so far that 150 left over looks like a
+class) and decides
 whether a flagged class's cut is completed (its rest is still an outlier in size at that level
 against the other classes given back what the suspect group took from them: a dirty-label attack
 draws its poison from the other classes, so a target class's genuine members alone outnumber a
@@ -247,21 +250,24 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         return float(size_z_of(u, size_floor)[k])
 
     centroids = radii = None
-    if x is not None:  # each class's size against the others given back what its suspect group took
+    given_back = {}  # class position: the other classes' sizes given back what its suspect group took
+    if x is not None:
         centroids = class_centroids(x, rows, classes)
         radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):
             if splits[k] is not None and splits[k].size:
                 taken = lying_inside(x[rows[c][posterior[rows[c]] > 0.5]], centroids, radii, k)[0]
                 typical = np.median(np.delete(counts, k))
-                size_z[k] = left(k, counts[k], np.minimum(counts + taken, np.maximum(counts, typical)))
+                given_back[k] = np.minimum(counts + taken, np.maximum(counts, typical))
+                size_z[k] = left(k, counts[k], given_back[k])
         combined_z = combined(split_z, size_z, apart_z)
 
     # In a grown class dirty-label poison is at most the growth: a suspect group past it is the wrong one.
     for k, c in enumerate(classes):
         split = splits[k]
         if split is not None and size_z[k] >= size_limit and not split.by_reference:
-            if left(k, counts[k] - split.size) <= -size_limit < left(k, split.size):
+            sizes = given_back.get(k, counts)  # the sizes its growth was measured against
+            if left(k, counts[k] - split.size, sizes) <= -size_limit < left(k, split.size, sizes):
                 splits[k] = flipped(split, profile[rows[c]])
                 posterior[rows[c]] = splits[k].posterior
     # >= 1: flagged by at least one of the three class tests (or, below, by the shared-trigger test)
