@@ -35,7 +35,7 @@ import torch
 
 import ucfast
 from matrix_cells import CELLS, UNSEEN, build_data
-from matrix_report import markdown, summarise
+from matrix_report import markdown, summarise, write
 from ucfast import attacks, data, metrics, models, peers, train
 
 N_TRAIN, N_TEST, EPOCHS = 3000, 1000, 6
@@ -216,12 +216,7 @@ def main(argv=None) -> int:
               "machine": {"platform": platform.platform(), "cpu": f"{os.cpu_count()} CPU cores",
                           "torch": torch.__version__, "torch_threads": torch.get_num_threads(),
                           "ucfast": ucfast.__version__}}
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out + ".json", "w") as f:
-        json.dump(report, f, indent=2)
-    with open(args.out + ".md", "w") as f:
-        f.write(markdown(report))
-    print(markdown(report))
+    write(report, args.out, markdown)
     return 0
 
 

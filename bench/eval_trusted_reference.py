@@ -1,4 +1,4 @@
-"""What a small trusted clean set (`ucfast.select(scores, reference=...)`) changes, on the attack matrix's cached scores.
+"""What a small trusted clean set (`ucfast.select(scores, reference=...)`) changes, on the matrix's cached scores.
 
     python bench/eval_trusted_reference.py --share 0.01 --draws 3            # every cell and seed in the cache
     python bench/eval_trusted_reference.py --cells wanet-t5,tact-t8 --out /tmp/reference
@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import glob
-import json
 import os
 import subprocess
 import sys
@@ -27,6 +26,7 @@ import numpy as np
 
 import ucfast
 from eval_attacks import _judge
+from matrix_report import write
 
 
 def _cli(argv=None):
@@ -88,7 +88,7 @@ def markdown(report: dict) -> str:
              f" each run's samples, drawn from its clean ones and left out of the inspected scores; {report['draws']}"
              " draws per run. Worst over seeds and draws (mean).", "",
              "| cell | seeds | AUROC | cut TPR (lowest) | clean removed (most) | AUROC, reference | cut TPR, reference"
-             " | clean removed, reference | cuts better / worse |", "| --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+             " | clean removed, reference | cuts better / worse |", "|" + " --- |" * 9]
     for cell, runs in report["cells"].items():
         seeds = sorted({r["seed"] for r in runs})
         lines.append(f"| {cell} | {','.join(map(str, seeds))} | {_row(runs)} |")
@@ -118,12 +118,7 @@ def main(argv=None) -> int:
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
     report = {"command": "python " + " ".join([os.path.relpath(sys.argv[0])] + sys.argv[1:]), "share": args.share,
               "draws": args.draws, "cells": cells, "seconds_total": time.perf_counter() - start, "commit": commit}
-    os.makedirs(os.path.dirname(args.out) or ".", exist_ok=True)
-    with open(args.out + ".json", "w") as f:
-        json.dump(report, f, indent=2)
-    with open(args.out + ".md", "w") as f:
-        f.write(markdown(report))
-    print(markdown(report))
+    write(report, args.out, markdown)
     return 0
 
 

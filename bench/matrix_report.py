@@ -1,7 +1,9 @@
 """The attack matrix's summary and markdown: every cell's worst seed and mean, and the issue's bars."""
 from __future__ import annotations
 
+import json
 import math
+import os
 
 import numpy as np
 
@@ -122,3 +124,14 @@ def markdown(report: dict) -> str:
 
 def _verdict(held) -> str:
     return "not measured (no such cell)" if held is None else "holds" if held else "FAILS"
+
+
+def write(report: dict, out: str, render) -> None:
+    """OUT.json (the report) and OUT.md (render(report)); the markdown is printed too."""
+    os.makedirs(os.path.dirname(out) or ".", exist_ok=True)
+    with open(out + ".json", "w") as f:
+        json.dump(report, f, indent=2)
+    text = render(report)
+    with open(out + ".md", "w") as f:
+        f.write(text)
+    print(text)

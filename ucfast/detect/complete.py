@@ -89,7 +89,8 @@ def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_siz
     noise = math.sqrt(1.0 / max(posterior.sum(), 1e-12) + 1.0 / max((1.0 - posterior).sum(), 1e-12))
     evidence = 0.0
     if reference is not None and len(reference):  # > 0: the reference looks like the posterior's group
-        evidence = float(log_ratio(y[:, :-1], posterior, (reference - whitened.centre) @ whitened.to_axes / scale).sum())
+        placed = (reference - whitened.centre) @ whitened.to_axes / scale
+        evidence = float(log_ratio(y[:, :-1], posterior, placed).sum())
     if abs(evidence) >= math.log(1.0 / alpha):
         flip = evidence > 0
     elif abs(lean_out - lean_in) > NormalDist().inv_cdf(1.0 - alpha / 2.0) * noise:  # toward is in units of its spread
