@@ -5,7 +5,8 @@ import pytest
 import ucfast
 from ucfast.detect import detect
 from ucfast.detect.complete import complete_class
-from ucfast.detect.whiten import class_rows
+from ucfast.detect.subgroups import split_class
+from ucfast.detect.whiten import class_axes, class_rows
 
 K, D, PER_CLASS, PLANTED = 10, 24, 200, 80
 SEEDS = range(10)
@@ -133,3 +134,28 @@ def test_a_reference_chooses_the_group_that_completes_a_flagged_class(seed):
     assert plain.size == given.size == 100
     assert np.isin(plain, np.arange(200)).all()
     assert np.isin(given, np.arange(200, 300)).all()
+
+
+def _two_groups(seed, gap, references):
+    """Class 0 of 5: 150 genuine samples and 100 planted ones `gap` spreads away along one axis;
+    split on its whitened axes, given `references` fresh genuine samples."""
+    rng = np.random.default_rng([seed, 0xB0])
+    k, d = 5, 12
+    centres = rng.normal(0, 6, (k, d))
+    genuine = centres[0] + rng.normal(0, 1, (150, d))
+    planted_rows = centres[0] + gap * np.eye(d)[0] + rng.normal(0, 1, (100, d))
+    x = np.concatenate([genuine, planted_rows, *(centres[j] + rng.normal(0, 1, (250, d)) for j in range(1, k))])
+    whitened = class_axes(x, class_rows(np.repeat(np.arange(k), 250), np.arange(k)), 4, only=[0])[0]
+    reference = (centres[0] + rng.normal(0, 1, (references, d)) - whitened.centre) @ whitened.to_axes
+    return split_class(whitened, rng.normal(0, 1, (250, 2)), features=x[:250], others=centres[1:],
+                       reference=reference, alpha=0.05)
+
+
+@pytest.mark.parametrize("references", [1, 3])
+def test_the_reference_names_the_wrong_group_at_most_alpha_of_the_time(references):
+    """300 classes whose planted group lies 3 spreads from the genuine one: the reference decides
+    on at least half of them, and is wrong on at most alpha of all."""
+    splits = [_two_groups(seed, 3.0, references) for seed in range(300)]
+    decided = [s for s in splits if s.by_reference]
+    wrong = sum((s.posterior[:150] > 0.5).sum() > (s.posterior[150:] > 0.5).sum() for s in decided)
+    assert len(decided) >= 150 and wrong <= 0.05 * len(splits)
