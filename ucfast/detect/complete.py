@@ -28,7 +28,7 @@ from statistics import NormalDist
 
 import numpy as np
 
-from .mixture import log_ratio, split_two
+from .mixture import reference_evidence, split_two
 from .whiten import class_axes
 
 
@@ -87,11 +87,11 @@ def complete_class(x: np.ndarray, rows: dict, c, suspect: np.ndarray, median_siz
     lean_in = posterior @ toward / max(posterior.sum(), 1e-12)
     lean_out = (1.0 - posterior) @ toward / max((1.0 - posterior).sum(), 1e-12)
     noise = math.sqrt(1.0 / max(posterior.sum(), 1e-12) + 1.0 / max((1.0 - posterior).sum(), 1e-12))
-    evidence = 0.0
+    evidence, decided = 0.0, False
     if reference is not None and len(reference):  # > 0: the reference looks like the posterior's group
         placed = (reference - whitened.centre) @ whitened.to_axes / scale
-        evidence = float(log_ratio(y[:, :-1], posterior, placed).sum())
-    if abs(evidence) >= math.log(1.0 / alpha):
+        evidence, decided = reference_evidence(y[:, :-1], posterior, placed, alpha)
+    if decided:
         flip = evidence > 0
     elif abs(lean_out - lean_in) > NormalDist().inv_cdf(1.0 - alpha / 2.0) * noise:  # toward is in units of its spread
         flip = lean_out > lean_in

@@ -96,3 +96,12 @@ def log_ratio(y: np.ndarray, posterior: np.ndarray, z: np.ndarray) -> np.ndarray
     mu1, v1 = _moments(y, posterior)
     mu0, v0 = _moments(y, 1.0 - posterior)
     return _diag_loglik(z, mu1, v1) - _diag_loglik(z, mu0, v0)
+
+
+def reference_evidence(y: np.ndarray, posterior: np.ndarray, z: np.ndarray, alpha: float) -> tuple[float, bool]:
+    """(log likelihood ratio of all trusted rows z [m, d] under the posterior's group against the
+    other, whether it is decisive: at least log(1 / alpha) either way). Under the group z was drawn
+    from the ratio has expectation 1, so it reaches 1 / alpha against it with probability at most
+    alpha (Markov's inequality), for any m."""
+    evidence = float(log_ratio(y, posterior, z).sum())
+    return evidence, abs(evidence) >= math.log(1.0 / alpha)

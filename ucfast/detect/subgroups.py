@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .mixture import log_ratio, separation, split_two
+from .mixture import reference_evidence, separation, split_two
 from .whiten import Whitened
 
 
@@ -115,8 +115,7 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
     if whitened is not None and reference is not None and len(reference):
         width = whitened.axes.shape[1]
         ref = reference / scale if scale > 0 else reference
-        evidence = float(log_ratio(y[:, :width], posterior, ref).sum())  # > 0: the reference looks like this group
-        by_reference = abs(evidence) >= math.log(1.0 / alpha)
+        evidence, by_reference = reference_evidence(y[:, :width], posterior, ref, alpha)  # > 0: looks like this group
     if by_reference:
         flip = evidence > 0
     elif whitened is not None:
