@@ -182,7 +182,7 @@ def clean(data, *, out, settings: CleanSettings | None = None, **options) -> Cle
             done = run_sanitize(
                 data, out=run.path("score"), arch=cfg.arch, checkpoint=run.path("suspect.pt"),
                 num_classes=num_classes, mean=tuple(mean), std=tuple(std), denoisers=cfg.denoisers, ratio=cfg.ratio,
-                threshold=cfg.threshold, method=cfg.method, batch_size=cfg.score_batch_size,
+                threshold=cfg.threshold, method=cfg.method, reference=cfg.reference, batch_size=cfg.score_batch_size,
                 chunk_size=cfg.chunk_size, workers=workers, device=cfg.device, precision=cfg.precision,
                 channels_last=cfg.channels_last, compile=cfg.compile, progress=cfg.progress, **reading)
             if ctx.rank != 0:

@@ -14,6 +14,7 @@ import numpy as np
 
 from ..data.folder import check_size
 from ..engine import PRECISIONS, check_flag, replace_fields
+from ..sanitize.settings import check_reference
 from ..selection import check as check_selection
 
 OPTIMIZERS = ("sgd", "adamw")
@@ -71,7 +72,8 @@ class CleanSettings:
     flip when `crop` > 64, else crop and flip), `seed`, `checkpoint_minutes` (a resumable checkpoint this
     often and at every epoch end; 0: after every step). `mean`/`std` (None: estimated from the training
     data). Scoring and selection (as `ucfast.sanitize`; none of ratio/threshold/method: its default,
-    method auto): `denoisers`, `ratio`, `threshold`, `method`, `score_batch_size`, `chunk_size`.
+    method auto): `denoisers`, `ratio`, `threshold`, `method`, `reference` (a trusted clean data set for
+    the detector), `score_batch_size`, `chunk_size`.
     How it runs: `workers`, `device`, `precision` (auto: bf16 autocast on CUDA), `channels_last` (None: on
     CUDA), `compile`, `deterministic` (None: on the CPU; on CUDA it also needs CUBLAS_WORKSPACE_CONFIG),
     `progress`.
@@ -106,6 +108,7 @@ class CleanSettings:
     ratio: float | None = None
     threshold: float | None = None
     method: str | None = None
+    reference: str | None = None
     score_batch_size: int = 64
     chunk_size: int | None = None
     workers: int | None = None
@@ -146,6 +149,7 @@ class CleanSettings:
                                          or self.workers < 0):
             raise ValueError(f"workers must be a non-negative integer, got {self.workers!r}")
         check_selection(ratio=self.ratio, threshold=self.threshold, method=self.method)
+        check_reference(self.reference, ratio=self.ratio, threshold=self.threshold, method=self.method)
         mean, std = (None if v is None else tuple(float(x) for x in np.broadcast_to(np.asarray(v, float), 3))
                      for v in (self.mean, self.std))
         if std is not None and min(std) <= 0:
@@ -154,6 +158,7 @@ class CleanSettings:
             self, num_classes=None if self.num_classes is None else _positive_int(self.num_classes, "num_classes"),
             resize=check_size(self.resize, "resize"), crop=check_size(self.crop, "crop"),
             test=_optional_path(self.test, "test"), sidecar=_optional_path(self.sidecar, "sidecar"),
+            reference=_optional_path(self.reference, "reference"),
             epochs=_positive_int(self.epochs, "epochs"),
             retrain_epochs=(None if self.retrain_epochs is None
                             else _positive_int(self.retrain_epochs, "retrain_epochs")),

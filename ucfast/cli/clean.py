@@ -70,6 +70,8 @@ def add_parser(subparsers) -> None:
     one = s.add_mutually_exclusive_group()
     one.add_argument("--ratio", type=float)
     one.add_argument("--threshold", type=float)
+    s.add_argument("--reference", metavar="DATA", help="a small trusted clean data set for the detector (as ucfast"
+                   " sanitize --reference)")
     s.add_argument("--score-batch-size", type=int, default=64, metavar="B")
     s.add_argument("--chunk-size", type=int, metavar="C")
     r = p.add_argument_group("how it runs")

@@ -84,6 +84,10 @@ def add_parser(subparsers) -> None:
     s.add_argument("--per-class", action="store_true",
                    help="rank robust per-class z-scores of the score instead of raw scores (ultraclean only)")
     s.add_argument("--classes", type=_ints, help="only samples with these labels are candidates (e.g. 0,3)")
+    s.add_argument("--reference", metavar="DATA",
+                   help="a small trusted clean data set (any format DATA can be, labelled with DATA's classes; e.g."
+                        " 1%% of it, checked by hand): scored by the same model, it tells the detector which group of"
+                        " a flagged class is genuine where its evidence is decisive (method auto only)")
     d = p.add_argument_group("images and scoring")
     d.add_argument("--resize", type=int, metavar="PIXELS", help="scale the shorter side to this size (bilinear)")
     d.add_argument("--crop", type=int, metavar="PIXELS", help="centre crop to PIXELS x PIXELS")

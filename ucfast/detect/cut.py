@@ -24,14 +24,16 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
     rows = {row["class"]: row for row in detection.classes}
     found = {c: {"removed": int((removed & (label == c)).sum()), "of": rows[c]["samples"],
                  "direction": rows[c].get("direction"), "strength": round(rows[c]["strength"], 2),
-                 "completed": rows[c]["completed"], "by_shared_trigger": rows[c]["by_shared"]} for c in flagged}
+                 "completed": rows[c]["completed"], "by_shared_trigger": rows[c]["by_shared"],
+                 "by_reference": rows[c].get("by_reference", False)} for c in flagged}
     unsplit = [row["class"] for row in detection.classes if not row["split"]]
     st = detection.settings
     rule = (f"remove the suspect group (posterior > 0.5) of every class whose robust z across classes of its"
             f" two-group mixture gain in whitened features is >= {st['critical']:.2f}, or that z plus the z of its"
             f" size and the z of its two groups' separation, each when larger, >= {st['combined_critical']:.2f},"
             f" or whose size z alone is >= {st['size_alone_critical']:.2f}: the values at which"
-            f" {len(detection.classes)} clean classes have one flagged, by any, with probability {st['alpha'] - st['shared_level']:.3g}")
+            f" {len(detection.classes)} clean classes have one flagged, by any, with probability"
+            f" {st['alpha'] - st['shared_level']:.3g}")
     if st["features"]:
         rule += (f"; or, when more than half of the classes show a valley along the direction the other classes'"
                  f" offsets share (Benjamini-Hochberg at {st['shared_level']:.3g}), the group of each such class"
@@ -60,6 +62,7 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
         ] + ([] if st["features"] else
              ["no penultimate features were kept: the split uses the per-variant distances only"]),
         "rate_given": False,
+        "reference_samples": st["reference"],
         "false_alarm_rate": st["alpha"],
         "flagged_classes": found,
         "classes_too_small_to_split": unsplit,

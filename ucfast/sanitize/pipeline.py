@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib
 import os
 import platform
@@ -16,9 +17,9 @@ from ..engine import RunSettings, check_model
 from ..features import FeatureCapture
 from ..selection import check_labels
 from . import distributed, engine, report
-from .job import JobDir, Staging
+from .job import JobDir, Staging, dumps
 from .model import load_model, module_info
-from .select import select_readable
+from .select import Trusted, check_reference_labels, read_reference, select_readable
 from .settings import SanitizeSettings, default_chunk_size
 from .sources import open_source
 
@@ -73,8 +74,8 @@ def _device_kind(device: torch.device) -> str:
     return f"cuda:{torch.cuda.get_device_name(device)}" if device.type == "cuda" else device.type
 
 
-def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings: SanitizeSettings | None = None, model: torch.nn.Module | None = None,
-             **options) -> SanitizeResult:
+def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings: SanitizeSettings | None = None,
+             model: torch.nn.Module | None = None, **options) -> SanitizeResult:
     """Score every sample of `data` with the suspect model, select what to remove, write `out`.
 
     data: an ImageFolder tree, WebDataset-style tar shards (folder, glob, {a..b} range or list) or an
@@ -122,6 +123,12 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
             data, format=cfg.format, resize=cfg.resize, crop=cfg.crop, on_error=cfg.on_error,
             decode=not cfg.gpu_decode, index_cache=os.path.join(job.state, "shards-index.npz"), verify=cfg.verify))
         check_labels(rule, source.labels)
+        reference = None
+        if cfg.reference is not None:
+            reference = distributed.rank0_first(ctx, lambda: open_source(
+                cfg.reference, resize=cfg.resize, crop=cfg.crop, on_error=cfg.on_error, decode=not cfg.gpu_decode,
+                index_cache=os.path.join(job.state, "reference-shards-index.npz"), verify=cfg.verify))
+            check_reference_labels(reference.labels, source.labels, reference.path)
         if cfg.chunk_size is None:
             cfg = dataclasses.replace(cfg, chunk_size=default_chunk_size(len(source), cfg.batch_size))
         if model is not None:
@@ -132,10 +139,11 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
             net, minfo = distributed.everywhere(ctx, lambda: load_model(cfg.arch, cfg.checkpoint,
                                                                         num_classes=cfg.num_classes,
                                                                         batch=cfg.batch_size * (1 + len(scoring.denoisers))))
-        views = distributed.gather(ctx, (source.fingerprint, len(source), minfo["sha256"]))
+        views = distributed.gather(ctx, (source.fingerprint, len(source), minfo["sha256"],
+                                         reference and reference.fingerprint))
         if len(set(views)) > 1:
-            raise distributed.RankFailed(f"the ranks see different data or models (fingerprint, samples, model sha256"
-                                         f" per rank): {views}")
+            raise distributed.RankFailed(f"the ranks see different data or models (fingerprint, samples, model sha256,"
+                                         f" reference fingerprint per rank): {views}")
         n = len(source)
         bounds = engine.chunk_bounds(source.breaks, n, cfg.chunk_size)
         num_chunks = len(bounds) - 1
@@ -147,31 +155,22 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
                 "model": {k: minfo.get(k) for k in ("sha256", "format", "arch", "num_classes")},
                 "scoring": fingerprint}
 
-        def claim():
-            job.lock()
-            resumed = job.check_or_write(spec)
-            job.clean_temporaries()
-            return resumed, np.flatnonzero(~job.done(num_chunks))
-
-        resumed, pending = distributed.on_rank0(ctx, claim)
-        mine = distributed.share(pending, ctx)
+        if reference is not None and capture is None:
+            raise ValueError("reference is compared with the data in penultimate features, and this model's were"
+                             " not found (features='auto' needs a torch.nn.Linear head); name the module with"
+                             " features=")
+        resumed, pending, mine = _claim(ctx, job, spec, num_chunks, lock=True)
+        show = cfg.progress and ctx.rank == 0
+        trusted = None
+        if reference is not None:
+            trusted = _score_reference(ctx, job, reference, spec, net, dev, scoring, execution, loading, cfg, show)
         desc = "ucfast sanitize" + (f" rank {ctx.rank}/{ctx.world}" if ctx.active else "")
-        saved_cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
-        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
-        try:
-            def score_mine():
-                moved = net.to(dev) if isinstance(net, torch.nn.Module) else net
-                return engine.run(source, job, mine, bounds, moved, scoring, execution, loading, desc=desc,
-                                  show=cfg.progress and ctx.rank == 0)
-
-            stats = distributed.everywhere(ctx, score_mine)
-        finally:
-            torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved_cudnn
+        stats = _score(ctx, source, job, mine, bounds, net, dev, scoring, execution, loading, desc, show)
         all_stats = distributed.gather(ctx, dict(stats, rank=ctx.rank, chunks_assigned=len(mine)))
         recorded = dict(cfg.record(deterministic=True), resolved=fingerprint, defaulted=defaulted)
 
         def finish():
-            return _finish(job, source, bounds, scoring.denoisers, minfo, recorded, rule, dict(
+            return _finish(job, source, bounds, scoring.denoisers, minfo, recorded, rule, trusted, dict(
                 started=started, resumed=resumed, pending=len(pending), num_chunks=num_chunks, ranks=all_stats,
                 world=ctx.world, device=str(dev), workers=workers, settings=cfg.record()))
 
@@ -182,7 +181,51 @@ def sanitize(data: str | os.PathLike | list, *, out: str | os.PathLike, settings
         distributed.teardown(ctx)
 
 
-def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> SanitizeResult:
+def _claim(ctx, job, spec: dict, num_chunks: int, lock: bool):
+    """Own (`lock`) or make the job folder, check its job.json against `spec` (or write it), and share
+    its chunks not yet committed among the ranks: (resuming, pending chunks, this rank's)."""
+    def claim():
+        if lock:
+            job.lock()
+        else:
+            job.create()
+        resumed = job.check_or_write(spec)
+        job.clean_temporaries()
+        return resumed, np.flatnonzero(~job.done(num_chunks))
+
+    resumed, pending = distributed.on_rank0(ctx, claim)
+    return resumed, pending, distributed.share(pending, ctx)
+
+
+def _score(ctx, source, job, chunks, bounds, net, dev, scoring, execution, loading, desc, show) -> dict:
+    """Score this rank's `chunks` of `source` into `job` (deterministic cuDNN); its timing statistics."""
+    saved_cudnn = (torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic)
+    torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = False, True
+    try:
+        def score_mine():
+            moved = net.to(dev) if isinstance(net, torch.nn.Module) else net
+            return engine.run(source, job, chunks, bounds, moved, scoring, execution, loading, desc=desc, show=show)
+
+        return distributed.everywhere(ctx, score_mine)
+    finally:
+        torch.backends.cudnn.benchmark, torch.backends.cudnn.deterministic = saved_cudnn
+
+
+def _score_reference(ctx, job, reference, spec, net, dev, scoring, execution, loading, cfg, show) -> Trusted:
+    """Score the trusted clean set like the data, into its own resumable job inside OUT's state folder
+    (named by what it scores, so a changed reference scores anew and the data's chunks are kept)."""
+    ref_spec = dict(spec, dataset={"kind": reference.kind, "samples": len(reference),
+                                   "fingerprint": reference.fingerprint, "verified": cfg.verify})
+    name = "reference-" + hashlib.sha256(dumps(ref_spec).encode()).hexdigest()[:16]
+    ref_job = JobDir(os.path.join(job.state, name))
+    bounds = engine.chunk_bounds(reference.breaks, len(reference), default_chunk_size(len(reference), cfg.batch_size))
+    _, _, mine = _claim(ctx, ref_job, ref_spec, len(bounds) - 1, lock=False)
+    desc = "ucfast sanitize: reference" + (f" rank {ctx.rank}/{ctx.world}" if ctx.active else "")
+    _score(ctx, reference, ref_job, mine, bounds, net, dev, scoring, execution, loading, desc, show)
+    return Trusted(reference, ref_job, bounds)
+
+
+def _finish(job, source, bounds, denoisers, minfo, settings, rule, trusted, run) -> SanitizeResult:
     """Merge the chunks, select, and write every output: staged first, renamed into place together."""
     missing = np.flatnonzero(~job.done(len(bounds) - 1))
     if missing.size:
@@ -192,7 +235,7 @@ def _finish(job, source, bounds, denoisers, minfo, settings, rule, run) -> Sanit
             " filesystem when the run spans several nodes)")
     stage = Staging(job.out)
     try:
-        result = _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule, run)
+        result = _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule, trusted, run)
         stage.commit(first="report.json")
     finally:
         stage.discard()
@@ -207,7 +250,7 @@ def _nothing_scored(source, errors, state: str) -> ValueError:
                       " score them again")
 
 
-def _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule, run) -> SanitizeResult:
+def _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule, trusted, run) -> SanitizeResult:
     from .. import __version__  # ucfast/__init__.py imports this module before it sets __version__
 
     out = job.out
@@ -221,7 +264,8 @@ def _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule,
     pred = np.load(staged["predictions.npy"], mmap_mode="r")
     components = {d: np.load(staged[report.component_file(d)], mmap_mode="r") for d in denoisers}
     features = np.load(staged[report.FEATURES], mmap_mode="r") if report.FEATURES in staged else None
-    outcome = select_readable(rule, total, source.labels, pred, components, features)
+    ref = None if trusted is None else read_reference(trusted, denoisers)
+    outcome = select_readable(rule, total, source.labels, pred, components, features, reference=ref)
     report.save_status(stage, outcome)
     report.manifest_csv(stage, source, total, pred, source.labels, outcome.status)
     report.manifest_json(stage, source, outcome.status)
@@ -238,6 +282,7 @@ def _stage_outputs(stage, job, source, bounds, denoisers, minfo, settings, rule,
         "model": minfo,
         "settings": settings,
         "selection": report.selection_section(outcome),
+        "reference": None if trusted is None else trusted.describe(ref),
         "counts": {"samples": n, "scored": n - counts["unreadable"], **counts},
         "scores": {"total": stats, **{f"component_{d}": s for d, s in component_stats.items()}},
         "unreadable": report.unreadable_list(source, errors),

@@ -6,6 +6,7 @@ that decide what the outputs hold), and written to report.json as it ran.
 from __future__ import annotations
 
 import dataclasses
+import glob
 import hashlib
 import json
 import os
@@ -40,6 +41,25 @@ def _positive_int(value, name: str) -> int:
     return int(value)
 
 
+def check_reference(reference, *, ratio, threshold, method, features="auto") -> None:
+    """Refuse a trusted clean set (`reference`, a path or None) the selection would not use (with the
+    paper's cut: a ratio, a threshold or method ultraclean; or with no features to compare it in), and
+    one that does not exist."""
+    if reference is None:
+        return
+    if not isinstance(reference, (str, os.PathLike)):
+        raise ValueError(f"reference must be the path of a trusted clean data set, got {reference!r}")
+    if ratio is not None or threshold is not None or method == "ultraclean":
+        raise ValueError("reference is used by the detector (method auto, the automatic cut), not by the paper's"
+                         " cut: drop the reference or the ratio/threshold/method")
+    if features is False:
+        raise ValueError("reference is compared with the data in penultimate features, and they are off (features"
+                         " off, or cuda_graphs, which turns features='auto' off); keep features to use a reference")
+    path = os.fspath(reference)
+    if not ("{" in path or glob.has_magic(path) or os.path.exists(path)):
+        raise FileNotFoundError(f"reference: {path!r} does not exist")
+
+
 @dataclass(frozen=True)
 class SanitizeSettings:
     """Everything a sanitize job is told, grouped as the job uses it.
@@ -54,7 +74,9 @@ class SanitizeSettings:
     `amplify`, `backend` (as `ucfast.score`), `features` ("auto": the penultimate features when the
     model has a torch.nn.Linear head; kept memory-mapped for the default detector).
     The selection: `ratio`, `threshold`, `per_class`, `classes`, `method` (as `ucfast.select`; none
-    of them: its default, method="auto", the automatic cut).
+    of them: its default, method="auto", the automatic cut); `reference` (a small trusted clean data
+    set in any of the formats, labelled with the data's classes: scored by the same model and given
+    to the detector as `ucfast.select`'s reference=; method auto only, with features).
     How it runs: `batch_size`, `chunk_size` (positions per committed chunk; default
     `default_chunk_size`: about 32 chunks, at most 16 batches each),
     `workers` (DataLoader workers; None: the cores of this rank, at most 8), `device` (None: the
@@ -85,6 +107,7 @@ class SanitizeSettings:
     per_class: bool = False
     classes: tuple | None = None
     method: str | None = None
+    reference: str | None = None
     batch_size: int = 64
     chunk_size: int | None = None
     workers: int | None = None
@@ -108,6 +131,8 @@ class SanitizeSettings:
         scoring = self.scoring()
         check_selection(ratio=self.ratio, threshold=self.threshold, classes=self.classes, per_class=self.per_class,
                         method=self.method)
+        check_reference(self.reference, ratio=self.ratio, threshold=self.threshold, method=self.method,
+                        features=False if self.cuda_graphs and self.features == "auto" else self.features)
         if self.format is not None and self.format not in ("folder", "shards", "npz"):
             raise ValueError(f"format must be 'folder', 'shards', 'npz' or None (detect), got {self.format!r}")
         if self.on_error not in ON_ERROR:
@@ -127,7 +152,8 @@ class SanitizeSettings:
             resize=check_size(self.resize, "resize"), crop=check_size(self.crop, "crop"), batch_size=batch_size,
             chunk_size=_positive_int(self.chunk_size, "chunk_size") if self.chunk_size is not None else None,
             classes=tuple(self.classes) if isinstance(self.classes, (list, tuple)) else self.classes,
-            checkpoint=os.fspath(self.checkpoint) if self.checkpoint is not None else None)
+            checkpoint=os.fspath(self.checkpoint) if self.checkpoint is not None else None,
+            reference=os.fspath(self.reference) if self.reference is not None else None)
 
     def scoring(self) -> ScoreSettings:
         return ScoreSettings.checked(denoisers=self.denoisers, space=self.space, distance=self.distance,
@@ -148,8 +174,8 @@ class SanitizeSettings:
         run, nor how fast it runs), with `resolved` replacing automatic choices (precision, channels_last,
         the device's kind, features), and their sha256: what a resumed run must match."""
         fixed = {k: v for k, v in self.record().items() if k not in RUN_ONLY and k not in (
-            "ratio", "threshold", "per_class", "classes", "method", "arch", "checkpoint", "num_classes", "format",
-            "verify")}
+            "ratio", "threshold", "per_class", "classes", "method", "reference", "arch", "checkpoint", "num_classes",
+            "format", "verify")}
         fixed.update(resolved)
         digest = hashlib.sha256(json.dumps(fixed, sort_keys=True).encode()).hexdigest()
         return dict(fixed, sha256=digest)
