@@ -11,6 +11,7 @@ from ucfast.detect import ALPHA
 from ucfast.detect.calibrate import critical, strengths
 from ucfast.detect.mixture import separation, split_two
 from ucfast.detect.complete import complete_class, drawn_from
+from ucfast.detect.subgroups import split_class
 from ucfast.detect.whiten import class_axes, class_rows, reduce
 from ucfast.metrics import auroc
 
@@ -63,7 +64,8 @@ def test_planted_group_found_in_both_directions(direction, seed):
     det = detect(scores)
     assert auroc(det.values, mask) > 0.97
     assert det.flagged == [0]
-    assert next(r for r in det.classes if r["class"] == 0)["direction"] == direction
+    row = next(r for r in det.classes if r["class"] == 0)
+    assert row["direction"] == direction and row["named_by"] == "departure"
     removed = ucfast.select(scores, method="auto").removed_mask
     assert removed[mask].mean() >= 0.9 and removed[~mask].mean() <= 0.02
 
@@ -112,6 +114,24 @@ def test_the_separation_of_two_groups_does_not_grow_with_the_smaller_ones_share(
     assert all(math.isnan(v) for v in separation(rng.normal(0, 1, (n, d)), tiny.astype(float)))
 
 
+@pytest.mark.parametrize("seed", SEEDS)
+def test_groups_that_vary_alike_are_told_apart_by_their_distance_from_the_other_classes(seed):
+    """Class 0's second group is its first moved away from the other classes: the two depart
+    from the other classes' variation alike, and the moved group is named by its centroid."""
+    rng = np.random.default_rng([seed, 0xCE])
+    k, d, n = 6, 12, 150
+    centres = rng.normal(0, 6, (k, d))
+    away = centres[0] - centres[1:].mean(0)
+    near = centres[0] + rng.normal(0, 1, (n, d))
+    x = np.concatenate([near, near + 12.0 * away / np.linalg.norm(away),
+                        *(centres[j] + rng.normal(0, 1, (2 * n, d)) for j in range(1, k))])
+    label = np.repeat(np.arange(k), 2 * n)
+    whitened = class_axes(x, class_rows(label, np.arange(k)), 4, only=[0])[0]
+    split = split_class(whitened, rng.normal(0, 1, (2 * n, 2)), features=x[:2 * n], others=centres[1:])
+    assert split.named_by == "centroid"
+    assert (split.posterior[n:] > 0.5).all() and (split.posterior[:n] < 0.5).all()
+
+
 def test_a_class_grown_by_dirty_label_poison_counts_its_excess_size():
     grown, mask = planted("stable", added=True)
     same, _ = planted("stable")
@@ -136,7 +156,7 @@ def test_in_a_grown_class_a_suspect_group_larger_than_the_growth_is_the_wrong_on
     scores.features[clean0] = centre + 0.2 * (scores.features[clean0] - centre)  # the genuine group departs most
     det = detect(scores)
     row = next(r for r in det.classes if r["class"] == 0)
-    assert det.flagged == [0] and row["suspect"] == PLANTED
+    assert det.flagged == [0] and row["suspect"] == PLANTED and row["named_by"] == "size"
     assert det.posterior[mask].min() > 0.5 and det.posterior[clean0].max() < 0.5
 
 
@@ -345,7 +365,8 @@ def test_paper_score_fails_on_the_stable_group_the_detector_finds():
 @pytest.mark.parametrize("direction", ["susceptible", "stable"])
 def test_without_features_the_distances_still_find_the_group(direction):
     scores, mask = planted(direction, features=False)
-    assert auroc(detect(scores).values, mask) > 0.9
+    det = detect(scores)
+    assert auroc(det.values, mask) > 0.9 and det.classes[0]["named_by"] == "profile"
 
 
 def test_clean_data_flags_no_class_and_the_cut_removes_little():
@@ -361,6 +382,7 @@ def test_auto_cut_reports_its_assumptions():
     a = sel.assumptions
     assert a["rate_given"] is False
     assert set(a["flagged_classes"]) == {0} and a["flagged_classes"][0]["direction"] == "stable"
+    assert a["flagged_classes"][0]["named_by"] == "departure"
     assert a["removed"] == sel.removed.size and a["removed_share"] == pytest.approx(sel.removed.size / mask.size)
     assert any("most label classes are clean" in text for text in a["assumes"])
     assert a["false_alarm_rate"] == ALPHA

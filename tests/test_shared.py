@@ -71,6 +71,7 @@ def test_poison_in_every_class_is_flagged_and_cut(seed):
     det = detect(scores)
     assert len(det.flagged) >= K - 2  # a class may miss its valley (8 of 10 at worst over 20 seeds)
     assert sum(row["by_shared"] for row in det.classes) >= K - 2
+    assert all(row["named_by"] == "shared-trigger" for row in det.classes if row["by_shared"])
     removed = ucfast.select(scores).removed_mask
     assert removed[poison].mean() >= 0.8 and removed[~poison].mean() <= 0.02
     flagged = np.isin(scores.label, det.flagged)

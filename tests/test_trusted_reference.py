@@ -54,6 +54,7 @@ def test_the_fixture_fools_the_default_rule(seed):
     assert found.flagged == [0]
     suspect = found.posterior[:PER_CLASS] > 0.5  # class 0
     assert not (suspect & poison[:PER_CLASS]).any() and suspect.sum() == PER_CLASS - PLANTED
+    assert found.classes[0]["named_by"] == "departure"
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -63,6 +64,7 @@ def test_a_few_reference_samples_name_the_genuine_group(seed, per_class):
     found = detect(scores, reference=reference)
     row = found.classes[0]
     assert found.flagged == [0] and row["by_reference"] and row["reference_rows"] == per_class
+    assert row["named_by"] == "reference"
     assert row["reference_evidence"] >= np.log(1 / found.settings["alpha"])
     assert ((found.posterior[:PER_CLASS] > 0.5) == poison[:PER_CLASS]).all()  # class 0
     cut = ucfast.select(scores, reference=reference).removed_mask

@@ -23,9 +23,10 @@ def auto_cut(detection: Detection, label: np.ndarray) -> tuple[np.ndarray, dict]
     removed = (np.isin(label, flagged) & (detection.posterior > 0.5)) | detection.completed
     rows = {row["class"]: row for row in detection.classes}
     found = {c: {"removed": int((removed & (label == c)).sum()), "of": rows[c]["samples"],
-                 "direction": rows[c].get("direction"), "strength": round(rows[c]["strength"], 2),
-                 "completed": rows[c]["completed"], "by_shared_trigger": rows[c]["by_shared"],
-                 "by_reference": rows[c].get("by_reference", False)} for c in flagged}
+                 "direction": rows[c].get("direction"), "named_by": rows[c].get("named_by"),
+                 "strength": round(rows[c]["strength"], 2), "completed": rows[c]["completed"],
+                 "by_shared_trigger": rows[c]["by_shared"], "by_reference": rows[c].get("by_reference", False)}
+             for c in flagged}
     unsplit = [row["class"] for row in detection.classes if not row["split"]]
     st = detection.settings
     rule = (f"remove the suspect group (posterior > 0.5) of every class whose robust z across classes of its"

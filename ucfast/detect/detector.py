@@ -282,7 +282,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         for k in np.flatnonzero(by_shared):  # cut along the line that showed the class's valley
             r, c = shared.posterior[int(k)], classes[k]
             group = r > 0.5
-            splits[k] = ClassSplit(r, gains[k], 0.0, int(group.sum()), np.median(profile[rows[c]][group], 0))
+            splits[k] = ClassSplit(r, gains[k], 0.0, int(group.sum()), np.median(profile[rows[c]][group], 0),
+                                   named_by="shared-trigger")
             posterior[rows[c]] = r
             strength[k] = shared.strength[k]
     gate = 1.0 / (1.0 + np.exp(-limit * (strength - 1.0)))
@@ -314,6 +315,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         if split is not None:
             shift = float(np.mean(split.suspect_profile[distance_columns]))
             row.update({"suspect": split.size, "direction": "stable" if shift < 0 else "susceptible",
+                        "named_by": split.named_by,
                         "suspect_profile": dict(zip(names, np.round(split.suspect_profile, 3).tolist()))})
         if reference is not None:
             row.update({"reference_rows": int(np.sum(np.asarray(reference.label) == c)),

@@ -44,7 +44,9 @@ class ClassSplit:
     global stability profile in the suspect group, the log distance between the two groups with
     its standard error (`mixture.separation`; NaN where a group is too small to place), and, with
     a trusted reference, the log likelihood ratio of its rows under the other group against the
-    suspect group (NaN without one) and whether it decided the suspect."""
+    suspect group (NaN without one) and whether it decided the suspect; named_by: the rule that
+    named the suspect group ("departure", "centroid" when the departures tie, "reference",
+    "profile" without features; the detector may rename it "size" or "shared-trigger")."""
 
     posterior: np.ndarray
     gain: float
@@ -55,14 +57,16 @@ class ClassSplit:
     separation_se: float = float("nan")
     reference_evidence: float = float("nan")
     by_reference: bool = False
+    named_by: str = ""
 
 
 def flipped(split: ClassSplit, profile: np.ndarray) -> ClassSplit:
-    """The same split with the other group as the suspect; profile: the class's stability profile."""
+    """The same split with the other group as the suspect, named by the size rule; profile: the
+    class's stability profile."""
     posterior = 1.0 - split.posterior
     group = posterior > 0.5
     return ClassSplit(posterior, split.gain, split.gain_se, int(group.sum()), np.median(profile[group], 0),
-                      split.separation, split.separation_se, -split.reference_evidence, split.by_reference)
+                      split.separation, split.separation_se, -split.reference_evidence, split.by_reference, "size")
 
 
 def min_class_size(components: int) -> int:
@@ -117,17 +121,18 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
         ref = reference / scale if scale > 0 else reference
         evidence, by_reference = reference_evidence(y[:, :width], posterior, ref, alpha)  # > 0: looks like this group
     if by_reference:
-        flip = evidence > 0
+        flip, named_by = evidence > 0, "reference"
     elif whitened is not None:
         inside, outside = departure(whitened.natural, posterior), departure(whitened.natural, 1.0 - posterior)
         if abs(inside - outside) > TIE * max(inside, outside):
-            flip = outside > inside
+            flip, named_by = outside > inside, "departure"
         else:
-            flip = not _further_from_others(features, others, posterior)
+            flip, named_by = not _further_from_others(features, others, posterior), "centroid"
     else:
         flip = np.linalg.norm(np.median(profile[~group], 0)) > np.linalg.norm(np.median(profile[group], 0))
+        named_by = "profile"
     if flip:
         posterior, group = 1.0 - posterior, ~group
         evidence = -evidence
     return ClassSplit(posterior, gain, gain_se, int(group.sum()), np.median(profile[group], 0),
-                      *separation(y, posterior), -evidence, by_reference)
+                      *separation(y, posterior), -evidence, by_reference, named_by)
