@@ -113,8 +113,9 @@ def stage_detect(folder: str) -> dict:
     out = {}
     clock = time.perf_counter()
     sel = ucfast.select(scores)
+    flagged = (sel.assumptions or {}).get("flagged_classes", {})
     out["ucfast"] = {**_judge(sel.values, sel.removed_mask, poison, cover), "seconds": time.perf_counter() - clock,
-                     "flagged": sorted((sel.assumptions or {}).get("flagged_classes", {}))}
+                     "flagged": sorted(flagged), "named_by": _named_by(flagged, sel.removed_mask, scores.label, poison)}
     paper = ucfast.select(scores, ratio=0.1)
     out["paper"] = _judge(paper.values, paper.removed_mask, poison, cover)
     for name, peer in peers.PEERS.items():
@@ -122,6 +123,16 @@ def stage_detect(folder: str) -> dict:
         out[name] = _judge(found.values, found.removed, poison, cover)
     with open(os.path.join(folder, "detect.json"), "w") as f:
         json.dump(out, f, indent=2)
+    return out
+
+
+def _named_by(flagged: dict, removed: np.ndarray, label: np.ndarray, poison: np.ndarray) -> dict:
+    """Per flagged class: the rule that named its suspect group and the poisoned share of what the
+    cut removed from it (None when it removed nothing)."""
+    out = {}
+    for c, row in flagged.items():
+        cut = removed & (label == c)
+        out[str(c)] = {"rule": row.get("named_by"), "poison_share": float(poison[cut].mean()) if cut.any() else None}
     return out
 
 

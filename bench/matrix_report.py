@@ -50,6 +50,7 @@ def summarise(runs: list[dict], min_asr: float) -> dict:
         row["asr_oracle_max"] = _worst([r["oracle"]["asr_after"] for r in rows if r.get("oracle")], lowest=False)
         row["took"] = bool(row["poisoned"]) and row["asr_before_min"] is not None and row["asr_before_min"] >= min_asr
         out["cells"][cell] = row
+    out["named_by"] = _rules(runs)
     took = {c: r for c, r in out["cells"].items() if r["took"]}
     aurocs = [r["ucfast"]["auroc_min"] for r in took.values() if r["ucfast"]["auroc_min"] is not None]
     best_peer = {c: _worst([r[m]["auroc_min"] for m in METHODS[2:]], lowest=False) for c, r in took.items()}
@@ -70,13 +71,25 @@ def summarise(runs: list[dict], min_asr: float) -> dict:
         and b["mean_auroc (worst seeds)"] >= BARS["mean_auroc"],
         f"no cell below AUROC {BARS['min_auroc']}": b["min_auroc"] is not None and b["min_auroc"] >= BARS["min_auroc"],
         "at least the best peer in every cell": not b["cells below the best peer"],
-        f"ASR after retraining <= {BARS['asr_after']:.0%} in every cell": b["asr_after_max"] is not None
-        and b["asr_after_max"] <= BARS["asr_after"],
+        f"ASR after retraining <= {BARS['asr_after']:.0%} in every cell": None if b["asr_after_max"] is None
+        else b["asr_after_max"] <= BARS["asr_after"],
         f"clean removed <= {BARS['clean_removed']:.0%} in every cell": b["clean_removed_max"] is not None
         and b["clean_removed_max"] <= BARS["clean_removed"],
         f"clean data: removed <= {BARS['clean_data_removed']:.1%}": None if b["clean_data_removed_max"] is None
         else b["clean_data_removed_max"] <= BARS["clean_data_removed"],
     }
+    return out
+
+
+def _rules(runs: list[dict]) -> dict:
+    """{rule: {"classes": flagged classes whose suspect group it named, "mostly_poison": those whose
+    cut removed more poisoned samples than not}} over every run's flagged classes."""
+    out = {}
+    for run in runs:
+        for found in ((run["detect"] or {}).get("ucfast", {}).get("named_by") or {}).values():
+            tally = out.setdefault(found["rule"] or "none", {"classes": 0, "mostly_poison": 0})
+            tally["classes"] += 1
+            tally["mostly_poison"] += int((found["poison_share"] or 0.0) > 0.5)
     return out
 
 
@@ -119,11 +132,17 @@ def markdown(report: dict) -> str:
               f" {_f(b['asr_after_max'], True)}; most clean removed {_f(b['clean_removed_max'], True)}; on clean data"
               f" {_f(b['clean_data_removed_max'], True)} removed.", "",
               "; ".join(f"{k}: {_verdict(v)}" for k, v in s["holds"].items()) + "."]
+    if s.get("named_by"):
+        lines += ["", "## Which rule named each flagged class's suspect group", "",
+                  "Over every run's flagged classes: the rule (`named_by`), how many classes it named, and in how"
+                  " many of them the cut removed more poisoned samples than clean.", "",
+                  "| rule | flagged classes | mostly poison removed |", "| --- | --- | --- |"]
+        lines += [f"| {rule} | {t['classes']} | {t['mostly_poison']} |" for rule, t in sorted(s["named_by"].items())]
     return "\n".join(lines) + "\n"
 
 
 def _verdict(held) -> str:
-    return "not measured (no such cell)" if held is None else "holds" if held else "FAILS"
+    return "not measured" if held is None else "holds" if held else "FAILS"
 
 
 def write(report: dict, out: str, render) -> None:
