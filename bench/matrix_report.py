@@ -67,14 +67,14 @@ def summarise(runs: list[dict], min_asr: float) -> dict:
     }
     b = out["bars"]
     out["holds"] = {
-        f"mean AUROC >= {BARS['mean_auroc']}": b["mean_auroc (worst seeds)"] is not None
-        and b["mean_auroc (worst seeds)"] >= BARS["mean_auroc"],
-        f"no cell below AUROC {BARS['min_auroc']}": b["min_auroc"] is not None and b["min_auroc"] >= BARS["min_auroc"],
+        f"mean AUROC >= {BARS['mean_auroc']}": None if b["mean_auroc (worst seeds)"] is None
+        else b["mean_auroc (worst seeds)"] >= BARS["mean_auroc"],
+        f"no cell below AUROC {BARS['min_auroc']}": None if b["min_auroc"] is None else b["min_auroc"] >= BARS["min_auroc"],
         "at least the best peer in every cell": not b["cells below the best peer"],
         f"ASR after retraining <= {BARS['asr_after']:.0%} in every cell": None if b["asr_after_max"] is None
         else b["asr_after_max"] <= BARS["asr_after"],
-        f"clean removed <= {BARS['clean_removed']:.0%} in every cell": b["clean_removed_max"] is not None
-        and b["clean_removed_max"] <= BARS["clean_removed"],
+        f"clean removed <= {BARS['clean_removed']:.0%} in every cell": None if b["clean_removed_max"] is None
+        else b["clean_removed_max"] <= BARS["clean_removed"],
         f"clean data: removed <= {BARS['clean_data_removed']:.1%}": None if b["clean_data_removed_max"] is None
         else b["clean_data_removed_max"] <= BARS["clean_data_removed"],
     }
