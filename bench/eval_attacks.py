@@ -5,9 +5,10 @@
 
 Four stages, each cached under --cache (one folder per cell and seed), so a stage can be rerun
 without the ones before it:
-    score    build the cell's data and attack (bench/matrix_cells.py), train the small CNN, measure
-             CA and ASR, score every sample with `ucfast.score(loader, model)` (the user's default
-             path: penultimate features kept), save the scores and the ground truth
+    score    build the cell's data and attack (bench/matrix_cells.py), train its model (the
+             small CNN unless the cell names another: bench/matrix_models.py), measure CA and
+             ASR, score every sample with `ucfast.score(loader, model)` (the user's default path:
+             penultimate features kept), save the scores and the ground truth
     detect   rank the same scores with ucfast's default (`ucfast.select(scores)`, no options), the
              paper's score (ultraclean) and the peers (Spectral Signatures, Activation Clustering,
              SCAn from ucfast.peers, on the same features); AUROC and each one's own cut
@@ -35,8 +36,9 @@ import torch
 
 import ucfast
 from matrix_cells import CELLS, UNSEEN, build_data
+from matrix_models import build as build_model
 from matrix_report import markdown, summarise, write
-from ucfast import attacks, data, metrics, models, peers, train
+from ucfast import attacks, data, metrics, peers, train
 
 N_TRAIN, N_TEST, EPOCHS = 3000, 1000, 6
 
@@ -69,8 +71,9 @@ def _setup(cell: str, seed: int):
 
 def _fit(cell, dataset, classes, mean, std, seed, indices=None):
     torch.manual_seed(seed)
-    return train.fit(models.build("cnn", classes), dataset, epochs=CELLS[cell].get("epochs", EPOCHS), mean=mean,
-                     std=std, seed=seed, progress=False, indices=indices)
+    spec = CELLS[cell]
+    return train.fit(build_model(spec.get("model", "cnn"), classes), dataset, epochs=spec.get("epochs", EPOCHS),
+                     mean=mean, std=std, seed=seed, progress=False, indices=indices)
 
 
 def stage_score(cell: str, seed: int, folder: str) -> dict:

@@ -105,8 +105,9 @@ def markdown(report: dict) -> str:
              f"Runtime: {report['seconds_total']:.0f} s on {report['machine']['cpu']}"
              f" ({report['machine']['torch_threads']} torch threads), commit {report['commit']}.  ",
              f"Small CNN, {cfg['epochs']} epochs, {cfg['n_train']} training / {cfg['n_test']} test images unless the"
-             f" cell says otherwise (bench/matrix_cells.py); seeds {cfg['seeds']}. Every method ranks the same scores"
-             " of the same model; ucfast is `ucfast.select(ucfast.score(loader, model))` with no options.", "",
+             f" cell says otherwise (bench/matrix_cells.py, its models bench/matrix_models.py); seeds {cfg['seeds']}."
+             " Every method ranks the same scores of the same model; ucfast is"
+             " `ucfast.select(ucfast.score(loader, model))` with no options.", "",
              "## Ranking: AUROC, worst seed (mean)", "",
              "| cell | ASR before (worst) | ucfast | paper | Spectral Sig. | Activation Cl. | SCAn |",
              "| --- | --- | --- | --- | --- | --- | --- |"]

@@ -51,19 +51,23 @@ def _shortcut(cin: int, cout: int, stride: int) -> nn.Module:
 
 
 class ResNet(nn.Module):
-    """A ResNet of `block`s; `stem="cifar"` (3 x 3 conv) or `"imagenet"` (7 x 7 / 2 conv + max-pool)."""
+    """A ResNet of `block`s; `stem="cifar"` (3 x 3 conv) or `"imagenet"` (7 x 7 / 2 conv + max-pool);
+    `width`: the first stage's planes (64 in He et al.), doubled at each later stage."""
 
-    def __init__(self, block, layers: list[int], num_classes: int, in_channels: int = 3, stem: str = "cifar"):
+    def __init__(self, block, layers: list[int], num_classes: int, in_channels: int = 3, stem: str = "cifar",
+                 width: int = 64):
         super().__init__()
+        if isinstance(width, bool) or not isinstance(width, int) or width < 1:
+            raise ValueError(f"width must be a positive integer (the first stage's planes), got {width!r}")
         if stem == "cifar":
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False), nn.BatchNorm2d(64),
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 3, 1, 1, bias=False), nn.BatchNorm2d(width),
                                       nn.ReLU(inplace=True))
         else:
-            self.stem = nn.Sequential(nn.Conv2d(in_channels, 64, 7, 2, 3, bias=False), nn.BatchNorm2d(64),
+            self.stem = nn.Sequential(nn.Conv2d(in_channels, width, 7, 2, 3, bias=False), nn.BatchNorm2d(width),
                                       nn.ReLU(inplace=True), nn.MaxPool2d(3, 2, 1))
-        cin = 64
+        cin = width
         stages = []
-        for i, (planes, n) in enumerate(zip((64, 128, 256, 512), layers)):
+        for i, (planes, n) in enumerate(zip((width, 2 * width, 4 * width, 8 * width), layers)):
             blocks = []
             for j in range(n):
                 blocks.append(block(cin, planes, 2 if (j == 0 and i > 0) else 1))
@@ -80,9 +84,9 @@ class ResNet(nn.Module):
         return self.fc(torch.flatten(self.pool(self.layers(self.stem(x))), 1))
 
 
-def resnet18(num_classes: int, in_channels: int = 3) -> ResNet:
-    """CIFAR-style ResNet-18 (for 32 x 32 inputs)."""
-    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, stem="cifar")
+def resnet18(num_classes: int, in_channels: int = 3, width: int = 64) -> ResNet:
+    """CIFAR-style ResNet-18 (for 32 x 32 inputs); `width` < 64 gives a narrower one."""
+    return ResNet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels, stem="cifar", width=width)
 
 
 def resnet50(num_classes: int, in_channels: int = 3) -> ResNet:
