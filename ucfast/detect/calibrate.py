@@ -54,7 +54,7 @@ TRIM = 0.8  # share of the other classes (those closest to their median) the spr
 EXACT_UP_TO = 64  # classes up to which each class is left out of its own null exactly
 
 
-def _spread(x: np.ndarray) -> np.ndarray:
+def trimmed_spread(x: np.ndarray) -> np.ndarray:
     """Root mean square deviation from the median over the TRIM share of entries closest to it,
     along the last axis (more efficient than the MAD with ten classes; up to 1 - TRIM of the
     entries may be poisoned classes without inflating it)."""
@@ -69,9 +69,9 @@ def _z(x: np.ndarray, floor) -> np.ndarray:
     share of the null is below 1/64 and the null of all entries is used."""
     k = x.shape[-1]
     if k > EXACT_UP_TO:
-        return (x - np.median(x, axis=-1, keepdims=True)) / np.maximum(_spread(x)[..., None], floor)
+        return (x - np.median(x, axis=-1, keepdims=True)) / np.maximum(trimmed_spread(x)[..., None], floor)
     others = np.broadcast_to(x[..., None, :], x.shape + (k,))[..., ~np.eye(k, dtype=bool)].reshape(x.shape + (k - 1,))
-    return (x - np.median(others, axis=-1)) / np.maximum(_spread(others), floor)
+    return (x - np.median(others, axis=-1)) / np.maximum(trimmed_spread(others), floor)
 
 
 def size_z(u: np.ndarray, u_floor) -> np.ndarray:

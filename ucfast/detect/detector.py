@@ -7,12 +7,16 @@
                      (the group whose variation departs from the other classes'; in a grown
                      class, not a group whose removal would leave it too small; with a trusted
                      reference, the group its samples are decisively unlike)  (subgroups.py)
+    grown class      (plain size z past one class's critical value at alpha): the group whose
+                     members lie nearest to more other classes than any clean class's do, when
+                     the other's do not, at alpha / 2 each, is the suspect, if the class without
+                     it is not too small (dirty-label poison drawn from many classes; sources.py)
     class statistics t = log gain (at least the gain one Gaussian of the class's size shows),
                      u = log class size, s = log separation of the two groups (mixture.separation)
     size z           of u against the other classes' log sizes, each given back the samples of
                      the class's suspect group that lie inside it (complete.lying_inside), up to
                      the other classes' median size
-    class tests      robust z of t across classes (median; trimmed spread, calibrate._spread);
+    class tests      robust z of t across classes (median; trimmed spread, calibrate.trimmed_spread);
                      that z + the positive parts of the z of u and of s; the z of u alone
                                                                           (calibrate.strengths)
     flagged          any test >= its critical value for K classes: the values the largest of K
@@ -83,7 +87,7 @@ along a line the class did not choose) and needs no clean class.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -92,6 +96,7 @@ from .calibrate import combined, critical, null_gain, size_z as size_z_of, stren
 from .complete import complete_class, drawn_from, lying_inside, member_radii
 from .profile import stability_profile
 from .shared import shared_trigger
+from .sources import class_entropies, many_sources, nearest_other
 from .subgroups import ClassSplit, flipped, min_class_size, split_class
 from .whiten import class_axes, class_centroids, class_rows, project, reduction
 
@@ -206,6 +211,28 @@ def _separations(splits) -> tuple[np.ndarray, np.ndarray]:
     return np.where(measured, apart, typical), np.where(measured, np.maximum(noise, SPREAD_FLOOR), SPREAD_FLOOR)
 
 
+def _name_by_sources(splits, classes, rows, x, centroids, profile, posterior, left, counts, alpha) -> None:
+    """In each grown class (size z at least one class's critical value at alpha), the group drawn from
+    many classes (`sources.many_sources`, each of the two groups tested at alpha / 2, so that a split
+    with neither drawn from many classes has one called so with probability at most alpha), when the
+    other group is not, is the suspect, where the class without it is not smaller than a clean class
+    at level alpha (dirty-label poison is at most the growth). `splits` and `posterior` are renamed
+    in place; left(k, remaining): class k's size z holding `remaining` samples."""
+    limit = critical(int(classes.size), alpha)[3]
+    per_group = critical(int(classes.size), alpha / 2)[3]
+    nearest = nearest_other(x, rows, classes, centroids)
+    entropies = class_entropies(nearest, classes)
+    for k, c in enumerate(classes):
+        split = splits[k]
+        if split is None or not split.size or split.by_reference or left(k, counts[k]) < limit:
+            continue
+        drawn = many_sources(nearest[c], split.posterior > 0.5, np.delete(entropies, k), int(classes.size), per_group)
+        if drawn is None or left(k, counts[k] - (split.size if drawn else counts[k] - split.size)) <= -limit:
+            continue
+        splits[k] = replace(split, named_by="sources") if drawn else flipped(split, profile[rows[c]], "sources")
+        posterior[rows[c]] = splits[k].posterior
+
+
 def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, alpha: float = ALPHA,
            reference: Scores | None = None) -> Detection:
     """Score every sample of `scores` for being poisoned, in both directions (see the module doc).
@@ -254,6 +281,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     given_back = {}  # class position: the other classes' sizes given back what its suspect group took
     if x is not None:
         centroids = class_centroids(x, rows, classes)
+        _name_by_sources(splits, classes, rows, x, centroids, profile, posterior, left, counts, float(alpha))
         radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):
             if splits[k] is not None and splits[k].size:
@@ -266,10 +294,10 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     # In a grown class dirty-label poison is at most the growth: a suspect group past it is the wrong one.
     for k, c in enumerate(classes):
         split = splits[k]
-        if split is not None and size_z[k] >= size_limit and not split.by_reference:
+        if split is not None and size_z[k] >= size_limit and split.named_by not in ("reference", "sources"):
             sizes = given_back.get(k, counts)  # the sizes its growth was measured against
             if left(k, counts[k] - split.size, sizes) <= -size_limit < left(k, split.size, sizes):
-                splits[k] = flipped(split, profile[rows[c]])
+                splits[k] = flipped(split, profile[rows[c]], "size")
                 posterior[rows[c]] = splits[k].posterior
     # >= 1: flagged by at least one of the three class tests (or, below, by the shared-trigger test)
     strength = np.maximum.reduce([split_z / limit, combined_z / combined_limit, size_z / size_alone_limit])

@@ -46,7 +46,7 @@ class ClassSplit:
     a trusted reference, the log likelihood ratio of its rows under the other group against the
     suspect group (NaN without one) and whether it decided the suspect; named_by: the rule that
     named the suspect group ("departure", "centroid" when the departures tie, "reference",
-    "profile" without features; the detector may rename it "size" or "shared-trigger")."""
+    "profile" without features; the detector may rename it "sources", "size" or "shared-trigger")."""
 
     posterior: np.ndarray
     gain: float
@@ -60,13 +60,13 @@ class ClassSplit:
     named_by: str = ""
 
 
-def flipped(split: ClassSplit, profile: np.ndarray) -> ClassSplit:
-    """The same split with the other group as the suspect, named by the size rule; profile: the
-    class's stability profile."""
+def flipped(split: ClassSplit, profile: np.ndarray, named_by: str) -> ClassSplit:
+    """The same split with the other group as the suspect, named by the rule `named_by`; profile:
+    the class's stability profile."""
     posterior = 1.0 - split.posterior
     group = posterior > 0.5
     return ClassSplit(posterior, split.gain, split.gain_se, int(group.sum()), np.median(profile[group], 0),
-                      split.separation, split.separation_se, -split.reference_evidence, split.by_reference, "size")
+                      split.separation, split.separation_se, -split.reference_evidence, split.by_reference, named_by)
 
 
 def min_class_size(components: int) -> int:

@@ -1,0 +1,129 @@
+"""ucfast.detect.sources: a group drawn from many classes is told by how many other classes its
+members lie nearest to, against a null of the clean classes' own; the detector names it the suspect
+in a grown class, where the departure rule names the genuine members of an unusually uniform class."""
+import math
+
+import numpy as np
+import pytest
+
+import ucfast
+from ucfast.detect import detect
+from ucfast.detect.sources import class_entropies, entropy, many_sources, nearest_other
+from ucfast.detect.whiten import class_centroids, class_rows
+
+K, PER_CLASS, POISON, D, STYLE = 10, 200, 200, 32, 16
+TRIGGER = 6.0  # how far the trigger moves a poisoned sample
+CONTENT = 0.5  # share of the way from class 0's centre to its source's that a poisoned sample keeps
+SEEDS = range(10)
+
+
+def many_sourced(seed, sources=range(1, K)):
+    """Scores of K classes of PER_CLASS samples in pairs that look alike (a class's members lie
+    nearest to its partner, as sandals to sneakers), varying along STYLE directions every class
+    shares (pose, brightness) and little along the rest. Class 0's genuine members vary a fifth as
+    much along those (a uniform class, as trousers). POISON samples of the classes `sources`, evenly,
+    are relabelled 0 (dirty-label, all-to-one): each lies CONTENT of the way from class 0's centre
+    to its source's, off along a trigger, and varies as every clean class does, so the genuine group
+    departs further from the other classes' variation than the poison does, and the two groups are
+    as large, so that size does not tell them apart."""
+    rng = np.random.default_rng([seed, 0x50])
+    style = np.linalg.qr(rng.normal(0, 1, (D, STYLE)))[0].T  # [STYLE, D] orthonormal
+    centres = np.repeat(rng.normal(0, 4, (K // 2, D)), 2, axis=0) + rng.normal(0, 1.5, (K, D))
+    centres -= centres @ style.T @ style  # classes differ off the style directions
+
+    def members(centre_rows, style_spread):
+        n = len(centre_rows)
+        return centre_rows + style_spread * rng.normal(0, 2, (n, STYLE)) @ style + rng.normal(0, 0.4, (n, D))
+
+    label = np.repeat(np.arange(K), PER_CLASS)
+    feats = members(centres[label], np.where(label == 0, 0.2, 1.0)[:, None])
+    sources = np.asarray(list(sources))
+    origin = sources[np.arange(POISON) % sources.size]
+    trigger = rng.normal(0, 1, D)
+    moved = members(centres[0] + CONTENT * (centres[origin] - centres[0]), 1.0)
+    moved += TRIGGER * trigger / np.linalg.norm(trigger)
+    feats = np.concatenate([feats, moved])
+    label = np.concatenate([label, np.zeros(POISON, dtype=label.dtype)])
+    mask = np.arange(label.size) >= K * PER_CLASS
+    dist = np.exp(rng.normal(-3, 1, (label.size, 2)))
+    scores = ucfast.Scores(dist.sum(1).astype(np.float32), {"median": dist[:, 0].astype(np.float32),
+                                                             "nlm": dist[:, 1].astype(np.float32)},
+                           label.copy(), label, np.arange(label.size), features=feats.astype(np.float32))
+    return scores, mask
+
+
+def _suspects(scores, det):
+    return (det.posterior > 0.5) & (scores.label == 0)  # class 0's suspect group
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_poison_drawn_from_many_classes_is_the_suspect_where_the_genuine_group_departs_further(seed):
+    scores, mask = many_sourced(seed)
+    det = detect(scores)
+    suspect = _suspects(scores, det)
+    assert det.flagged == [0] and suspect.any() and not (suspect & ~mask).any()
+    assert det.classes[0]["named_by"] in ("sources", "size")  # size where the split cuts the poison in two
+
+
+def test_without_the_sources_rule_the_departure_rule_takes_the_genuine_group_of_that_fixture():
+    """What the sources rule is for: the uniform genuine members depart further than the poison."""
+    wrong = 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("ucfast.detect.detector._name_by_sources", lambda *args: None)
+        for seed in SEEDS:
+            scores, mask = many_sourced(seed)
+            det = detect(scores)
+            wrong += bool((_suspects(scores, det) & ~mask).any())
+    assert wrong >= len(SEEDS) // 2
+
+
+def test_a_group_named_by_its_sources_is_the_poison_also_when_the_poison_has_one_source():
+    named = 0
+    for seed in SEEDS:
+        scores, mask = many_sourced(seed, sources=[3])  # between class 3 and its look-alike: two neighbours, not one
+        det = detect(scores)
+        if det.classes[0]["named_by"] == "sources":
+            named += 1
+            assert not (_suspects(scores, det) & ~mask).any()
+    assert named >= 1
+
+
+def test_the_entropy_of_labels_spread_evenly_is_their_log_count_and_of_one_label_zero():
+    even = np.repeat(np.arange(8), 500)
+    value, se = entropy(even, 10)
+    assert value == pytest.approx(math.log(8), abs=0.01) and se == pytest.approx(0.0, abs=1e-6)
+    assert entropy(np.full(40, 3), 10) == (0.0, 0.0)
+    assert entropy(np.zeros(0, dtype=np.int64), 10) == (0.0, 0.0)
+
+
+def test_the_entropy_is_corrected_for_the_size_of_the_group():
+    rng = np.random.default_rng(3)
+    small = np.mean([entropy(rng.integers(0, 6, 30), 6)[0] for _ in range(400)])
+    large = np.mean([entropy(rng.integers(0, 6, 3000), 6)[0] for _ in range(40)])
+    assert small == pytest.approx(large, abs=0.03)  # the plug-in estimate of 30 falls short by about 0.08
+
+
+def test_many_sources_names_the_group_beyond_the_null_alone_and_nothing_when_both_or_neither_are():
+    null = np.array([0.5, 0.6, 0.55, 0.45, 0.5, 0.62, 0.48, 0.52, 0.58])
+    spread = np.repeat(np.arange(8), 40)  # entropy log 8, far beyond the null
+    one = np.zeros(320, dtype=np.int64)
+    group = np.arange(640) < 320
+    assert many_sources(np.concatenate([spread, one]), group, null, 10, 3.0) is True
+    assert many_sources(np.concatenate([one, spread]), group, null, 10, 3.0) is False
+    assert many_sources(np.concatenate([spread, spread]), group, null, 10, 3.0) is None
+    assert many_sources(np.concatenate([one, one]), group, null, 10, 3.0) is None
+
+
+def test_nearest_other_never_names_a_rows_own_class_and_agrees_with_brute_force():
+    rng = np.random.default_rng(1)
+    x = rng.normal(0, 1, (300, 5)).astype(np.float32)
+    label = rng.integers(0, 4, 300)
+    classes = np.arange(4)
+    rows = class_rows(label, classes)
+    centroids = class_centroids(x, rows, classes)
+    nearest = nearest_other(x, rows, classes, centroids)
+    for k, c in enumerate(classes):
+        dist = ((x[rows[c]][:, None, :] - centroids[None]) ** 2).sum(-1)
+        dist[:, k] = np.inf
+        assert (nearest[c] == dist.argmin(1)).all()
+    assert class_entropies(nearest, classes).shape == (4,)
