@@ -29,7 +29,7 @@ from statistics import NormalDist
 import numpy as np
 
 from .mixture import reference_evidence, split_two
-from .whiten import class_axes
+from .whiten import class_axes, nearest_other_centroid
 
 
 def member_radii(x: np.ndarray, rows: dict, classes, centroids: np.ndarray, alpha: float) -> np.ndarray:
@@ -43,11 +43,8 @@ def lying_inside(group: np.ndarray, centroids: np.ndarray, radii: np.ndarray, k:
     radius (`member_radii`) of the nearest other class's centroid; how many lie inside none)."""
     if len(group) == 0:
         return np.zeros(len(centroids)), 0
-    g = group.astype(np.float64)
-    dist = (g ** 2).sum(1)[:, None] + (centroids ** 2).sum(1)[None, :] - 2.0 * g @ centroids.T
-    dist[:, k] = np.inf
-    nearest = dist.argmin(1)
-    inside = dist[np.arange(len(g)), nearest] <= radii[nearest]
+    nearest, dist = nearest_other_centroid(group, centroids, k)
+    inside = dist <= radii[nearest]
     return np.bincount(nearest[inside], minlength=len(centroids)).astype(np.float64), int((~inside).sum())
 
 

@@ -24,23 +24,17 @@ import math
 import numpy as np
 
 from .calibrate import trimmed_spread
-from .whiten import CHUNK
+from .whiten import CHUNK, nearest_other_centroid
 
 
 def nearest_other(x: np.ndarray, rows: dict, classes, centroids: np.ndarray) -> dict:
     """{class: [n] position (in `classes` order) of the nearest other class's centroid to each of
     its rows}. x: reduced features [N, d]; rows: `whiten.class_rows`; centroids [K, d] float64."""
-    squared = (centroids ** 2).sum(1)
     out = {}
     for k, c in enumerate(classes):
         r = rows[c]
-        nearest = np.empty(r.size, dtype=np.int64)
-        for start in range(0, r.size, CHUNK):
-            block = x[r[start:start + CHUNK]].astype(np.float64)
-            dist = squared[None, :] - 2.0 * block @ centroids.T  # + |row|^2, the same for every class
-            dist[:, k] = np.inf
-            nearest[start:start + CHUNK] = dist.argmin(1)
-        out[c] = nearest
+        out[c] = np.concatenate([nearest_other_centroid(x[r[start:start + CHUNK]], centroids, k)[0]
+                                 for start in range(0, r.size, CHUNK)] or [np.zeros(0, dtype=np.int64)])
     return out
 
 

@@ -87,6 +87,16 @@ def class_centroids(x: np.ndarray, rows: dict, classes) -> np.ndarray:
     return np.stack([x[rows[c]].mean(0) for c in classes]).astype(np.float64)
 
 
+def nearest_other_centroid(block: np.ndarray, centroids: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """([m] position of the centroid [K, d] nearest to each row of block [m, d] other than
+    centroid k, [m] the squared distance to it)."""
+    g = block.astype(np.float64)
+    dist = (g ** 2).sum(1)[:, None] + (centroids ** 2).sum(1)[None, :] - 2.0 * g @ centroids.T
+    dist[:, k] = np.inf
+    nearest = dist.argmin(1)
+    return nearest, dist[np.arange(len(g)), nearest]
+
+
 @dataclass
 class Whitened:
     """One class in units of the other classes' within-class variation: `axes` [n, r], its samples
