@@ -10,7 +10,10 @@
     grown class      (plain size z past one class's critical value at alpha): the group whose
                      members lie nearest to more other classes than any clean class's do, when
                      the other's do not, at alpha / 2 each, is the suspect, if the class without
-                     it is not too small (dirty-label poison drawn from many classes; sources.py)
+                     it is not too small (dirty-label poison drawn from many classes; sources.py);
+                     otherwise, unless its groups differ in departure more than every other
+                     class's do, the group most of three cues name (departure, centroid, spread
+                     of nearest other classes; cues.py), under the same size condition
     class statistics t = log gain (at least the gain one Gaussian of the class's size shows),
                      u = log class size, s = log separation of the two groups (mixture.separation)
     size z           of u against the other classes' log sizes, each given back the samples of
@@ -88,15 +91,17 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field, replace
+from statistics import NormalDist
 
 import numpy as np
 
 from ..scores import Scores
 from .calibrate import combined, critical, null_gain, size_z as size_z_of, strengths
 from .complete import complete_class, drawn_from, lying_inside, member_radii
+from .cues import majority
 from .profile import stability_profile
 from .shared import shared_trigger
-from .sources import class_entropies, many_sources, nearest_other
+from .sources import class_entropies, entropy, many_sources, nearest_other
 from .subgroups import ClassSplit, flipped, min_class_size, split_class
 from .whiten import class_axes, class_centroids, class_rows, project, reduction
 
@@ -171,21 +176,23 @@ def _check_reference(scores, reference, classes):
 
 def _splits(scores, classes, rows, profile, components, profile_weight, reference, alpha):
     """Per class (in `classes` order): its ClassSplit or None (too small), the split's dimension, the
-    reduced features (None without features) and {class: the reference's reduced rows} (None
-    without a reference)."""
+    reduced features (None without features), {class: the reference's reduced rows} (None
+    without a reference) and {class: its rows' nearest other classes} (`sources.nearest_other`;
+    None without features)."""
     small = min_class_size(components)
     splits = [None] * classes.size
     if scores.features is None:
         for k, c in enumerate(classes):
             if rows[c].size >= small:
                 splits[k] = split_class(None, profile[rows[c]])
-        return splits, profile.shape[1], None, None
+        return splits, profile.shape[1], None, None, None
     reduced = reduction(scores.features)
     x = project(scores.features, *reduced)
     if not np.isfinite(x).all():
         raise ValueError("scores.features hold non-finite values; re-score the data")
     axes = class_axes(x, rows, components, only=[c for c in classes if rows[c].size >= small])
     centroids = class_centroids(x, rows, classes)
+    nearest = nearest_other(x, rows, classes, centroids)
     trusted = None
     if reference is not None:
         projected = project(reference.features, *reduced).astype(np.float64)
@@ -197,7 +204,7 @@ def _splits(scores, classes, rows, profile, components, profile_weight, referenc
                                     others=np.delete(centroids, k, axis=0), profile_weight=profile_weight,
                                     reference=ref, alpha=alpha)
     dim = next((a.axes.shape[1] for a in axes.values()), components)
-    return splits, dim, x, trusted
+    return splits, dim, x, trusted, nearest
 
 
 def _separations(splits) -> tuple[np.ndarray, np.ndarray]:
@@ -211,25 +218,55 @@ def _separations(splits) -> tuple[np.ndarray, np.ndarray]:
     return np.where(measured, apart, typical), np.where(measured, np.maximum(noise, SPREAD_FLOOR), SPREAD_FLOOR)
 
 
-def _name_by_sources(splits, classes, rows, x, centroids, profile, posterior, left, counts, alpha) -> None:
-    """In each grown class (size z at least one class's critical value at alpha), the group drawn from
-    many classes (`sources.many_sources`, each of the two groups tested at alpha / 2, so that a split
-    with neither drawn from many classes has one called so with probability at most alpha), when the
-    other group is not, is the suspect, where the class without it is not smaller than a clean class
-    at level alpha (dirty-label poison is at most the growth). `splits` and `posterior` are renamed
-    in place; left(k, remaining): class k's size z holding `remaining` samples."""
+def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, left, counts, alpha) -> None:
+    """Name the suspect group of each grown class (size z at least one class's critical value at
+    alpha: dirty-label poison grew it), where the class without that group is not smaller than a
+    clean class at level alpha (dirty-label poison is at most the growth); `splits` and `posterior`
+    are renamed in place. First the group drawn from many classes (`sources.many_sources`, each of
+    the two groups tested at alpha / 2, so that a split with neither drawn from many classes has
+    one called so with probability at most alpha), when the other group is not ("sources");
+    otherwise, unless the two groups differ in departure (the log of its ratio) more than the two
+    groups of every other class do (then the departure's choice stands: a trigger that collapses
+    its group's variation past any natural sub-type's; under exchangeable classes the chance is
+    1 / K), the group most of three cues name (`cues.majority`): the departure and the centroid
+    distance of the split, and the spread of the members' nearest other classes (the larger
+    Miller-Madow entropy, past its standard error's two-sided critical value at alpha and past the
+    median of the other classes' own entropies: more spread than a typical class); its "not
+    smaller than a clean class" is judged against the other classes with every class smaller than
+    their median filled up to it (a source-specific attack's depleted sources, left as they are,
+    widen the spread until the genuine members plus one source's poison look removable; cues
+    that know nothing of sources take that group more often than the sources rule).
+    left(k, remaining, sizes): class k's size z holding `remaining` samples, the others `sizes`;
+    nearest: each class's rows' nearest other classes (`sources.nearest_other`)."""
     limit = critical(int(classes.size), alpha)[3]
     per_group = critical(int(classes.size), alpha / 2)[3]
-    nearest = nearest_other(x, rows, classes, centroids)
+    band = NormalDist().inv_cdf(1.0 - alpha / 2.0)
     entropies = class_entropies(nearest, classes)
+    apart = np.array([abs(math.log(s.departures[0] / s.departures[1])) if s is not None and s.size else math.nan
+                      for s in splits])  # how far each class's two groups differ in departure
     for k, c in enumerate(classes):
         split = splits[k]
         if split is None or not split.size or split.by_reference or left(k, counts[k]) < limit:
             continue
-        drawn = many_sources(nearest[c], split.posterior > 0.5, np.delete(entropies, k), int(classes.size), per_group)
-        if drawn is None or left(k, counts[k] - (split.size if drawn else counts[k] - split.size)) <= -limit:
+        group = split.posterior > 0.5
+        drawn = many_sources(nearest[c], group, np.delete(entropies, k), int(classes.size), per_group)
+        named_by = "sources"
+        others = np.delete(apart, k)
+        if drawn is None and others[np.isfinite(others)].size and apart[k] > np.nanmax(others):
+            continue  # the departure differs more than any other class's groups do: it decides alone
+        if drawn is None:
+            (inside, inside_se), (outside, outside_se) = (entropy(nearest[c][g], int(classes.size))
+                                                          for g in (group, ~group))
+            drawn, named_by = majority({
+                "departure": (*split.departures, None), "centroid": (*split.distances, None),
+                "spread": (inside, outside, band * math.hypot(inside_se, outside_se),
+                           float(np.median(np.delete(entropies, k))))})
+            sizes = np.maximum(counts, np.median(np.delete(counts, k)))  # depleted sources filled back
+        else:
+            sizes = counts
+        if left(k, counts[k] - (split.size if drawn else counts[k] - split.size), sizes) <= -limit:
             continue
-        splits[k] = replace(split, named_by="sources") if drawn else flipped(split, profile[rows[c]], "sources")
+        splits[k] = replace(split, named_by=named_by) if drawn else flipped(split, profile[rows[c]], named_by)
         posterior[rows[c]] = splits[k].posterior
 
 
@@ -251,7 +288,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     n = len(scores)
     rows = class_rows(scores.label, classes)
     counts = np.array([rows[c].size for c in classes])
-    splits, dim, x, trusted = _splits(scores, classes, rows, profile, components, profile_weight, reference,
+    splits, dim, x, trusted, nearest = _splits(scores, classes, rows, profile, components, profile_weight, reference,
                                       float(alpha))
     posterior = np.zeros(n)
     gains, t, noise = np.zeros(classes.size), np.zeros(classes.size), np.full(classes.size, SPREAD_FLOOR)
@@ -281,7 +318,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     given_back = {}  # class position: the other classes' sizes given back what its suspect group took
     if x is not None:
         centroids = class_centroids(x, rows, classes)
-        _name_by_sources(splits, classes, rows, x, centroids, profile, posterior, left, counts, float(alpha))
+        _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, left, counts, float(alpha))
         radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):
             if splits[k] is not None and splits[k].size:

@@ -44,9 +44,12 @@ class ClassSplit:
     global stability profile in the suspect group, the log distance between the two groups with
     its standard error (`mixture.separation`; NaN where a group is too small to place), and, with
     a trusted reference, the log likelihood ratio of its rows under the other group against the
-    suspect group (NaN without one) and whether it decided the suspect; named_by: the rule that
+    suspect group (NaN without one) and whether it decided the suspect; with features, each
+    group's departure and its centroid's distance to the nearest other class's (the suspect's
+    first; NaN without features), the cues `detector` weighs in a grown class; named_by: the rule that
     named the suspect group ("departure", "centroid" when the departures tie, "reference",
-    "profile" without features; the detector may rename it "sources", "size" or "shared-trigger")."""
+    "profile" without features; the detector may rename it "sources", "size", "shared-trigger", or
+    in a grown class the cues that agreed, as "centroid+spread": `cues.majority`)."""
 
     posterior: np.ndarray
     gain: float
@@ -58,6 +61,8 @@ class ClassSplit:
     reference_evidence: float = float("nan")
     by_reference: bool = False
     named_by: str = ""
+    departures: tuple[float, float] = (math.nan, math.nan)  # the suspect group's departure, the rest's
+    distances: tuple[float, float] = (math.nan, math.nan)  # their centroids' distances to the nearest other class
 
 
 def flipped(split: ClassSplit, profile: np.ndarray, named_by: str) -> ClassSplit:
@@ -66,7 +71,8 @@ def flipped(split: ClassSplit, profile: np.ndarray, named_by: str) -> ClassSplit
     posterior = 1.0 - split.posterior
     group = posterior > 0.5
     return ClassSplit(posterior, split.gain, split.gain_se, int(group.sum()), np.median(profile[group], 0),
-                      split.separation, split.separation_se, -split.reference_evidence, split.by_reference, named_by)
+                      split.separation, split.separation_se, -split.reference_evidence, split.by_reference, named_by,
+                      split.departures[::-1], split.distances[::-1])
 
 
 def min_class_size(components: int) -> int:
@@ -83,12 +89,12 @@ def departure(natural: np.ndarray, weight: np.ndarray) -> float:
     return 0.5 * float(np.trace(cov) - natural.shape[1] - np.linalg.slogdet(cov)[1])
 
 
-def _further_from_others(features: np.ndarray, others: np.ndarray, posterior: np.ndarray) -> bool:
-    """Whether the posterior's group has its centroid further from the nearest other class's
-    centroid than the rest of the class does."""
+def _distances(features: np.ndarray, others: np.ndarray, posterior: np.ndarray) -> tuple[float, float]:
+    """(the distance of the posterior's group's centroid to the nearest other class's centroid, the
+    same for the rest of the class)."""
     inside = posterior @ features / posterior.sum()
     outside = (1.0 - posterior) @ features / (1.0 - posterior).sum()
-    return np.linalg.norm(others - inside, axis=1).min() > np.linalg.norm(others - outside, axis=1).min()
+    return float(np.linalg.norm(others - inside, axis=1).min()), float(np.linalg.norm(others - outside, axis=1).min())
 
 
 def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.ndarray | None = None,
@@ -116,23 +122,27 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
     if group.all() or not group.any():
         return ClassSplit(np.zeros(len(profile)), 0.0, 0.0, 0, np.median(profile, 0))
     evidence, by_reference = math.nan, False
+    departures = distances = (math.nan, math.nan)
     if whitened is not None and reference is not None and len(reference):
         width = whitened.axes.shape[1]
         ref = reference / scale if scale > 0 else reference
         evidence, by_reference = reference_evidence(y[:, :width], posterior, ref, alpha)  # > 0: looks like this group
+    if whitened is not None:
+        departures = (departure(whitened.natural, posterior), departure(whitened.natural, 1.0 - posterior))
+        distances = _distances(features, others, posterior)
     if by_reference:
         flip, named_by = evidence > 0, "reference"
     elif whitened is not None:
-        inside, outside = departure(whitened.natural, posterior), departure(whitened.natural, 1.0 - posterior)
+        inside, outside = departures
         if abs(inside - outside) > TIE * max(inside, outside):
             flip, named_by = outside > inside, "departure"
         else:
-            flip, named_by = not _further_from_others(features, others, posterior), "centroid"
+            flip, named_by = distances[0] < distances[1], "centroid"
     else:
         flip = np.linalg.norm(np.median(profile[~group], 0)) > np.linalg.norm(np.median(profile[group], 0))
         named_by = "profile"
     if flip:
         posterior, group = 1.0 - posterior, ~group
-        evidence = -evidence
+        evidence, departures, distances = -evidence, departures[::-1], distances[::-1]
     return ClassSplit(posterior, gain, gain_se, int(group.sum()), np.median(profile[group], 0),
-                      *separation(y, posterior), -evidence, by_reference, named_by)
+                      *separation(y, posterior), -evidence, by_reference, named_by, departures, distances)
