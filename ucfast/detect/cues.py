@@ -1,7 +1,9 @@
 """Which of a split's two groups is the poison: the group most of its cues name.
 
-A cue is one property measured on both groups, with a reason why poison has more of it
-(subgroups.py gives the three: departure, centroid, spread). Each has failed where another held:
+A cue is one property measured on both groups, with a reason why poison has more of it (the
+detector weighs three in a grown class: the departure and the centroid distance that
+subgroups.py measures, and the spread of the members' nearest other classes, sources.py). Each
+has failed where another held on the attack matrix's cached runs:
 the departure names the genuine members of a specific class, which depart further from the other
 classes' variation than a mixture of warped source classes does (WaNet on sneakers and ankle
 boots with other architectures); the centroid names the genuine members of a class far from every

@@ -242,7 +242,8 @@ def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, l
     per_group = critical(int(classes.size), alpha / 2)[3]
     band = NormalDist().inv_cdf(1.0 - alpha / 2.0)
     entropies = class_entropies(nearest, classes)
-    apart = np.array([abs(math.log(s.departures[0] / s.departures[1])) if s is not None and s.size else math.nan
+    apart = np.array([abs(math.log(max(s.departures[0], 1e-12) / max(s.departures[1], 1e-12)))
+                      if s is not None and s.size else math.nan
                       for s in splits])  # how far each class's two groups differ in departure
     for k, c in enumerate(classes):
         split = splits[k]
