@@ -17,12 +17,12 @@ CONTENT = 0.5  # share of the way from class 0's centre to its source's that a p
 SEEDS = range(10)
 
 
-def many_sourced(seed, sources=range(1, K), uniform=0.2, content=CONTENT):
+def many_sourced(seed, sources=range(1, K)):
     """Scores of K classes of PER_CLASS samples in pairs that look alike (a class's members lie
     nearest to its partner, as sandals to sneakers), varying along STYLE directions every class
-    shares (pose, brightness) and little along the rest. Class 0's genuine members vary `uniform`
-    times as much along those (a uniform class, as trousers). POISON samples of the classes
-    `sources`, evenly, are relabelled 0 (dirty-label, all-to-one): each lies `content` of the way from class 0's centre
+    shares (pose, brightness) and little along the rest. Class 0's genuine members vary a fifth as
+    much along those (a uniform class, as trousers). POISON samples of the classes `sources`, evenly,
+    are relabelled 0 (dirty-label, all-to-one): each lies CONTENT of the way from class 0's centre
     to its source's, off along a trigger, and varies as every clean class does, so the genuine group
     departs further from the other classes' variation than the poison does, and the two groups are
     as large, so that size does not tell them apart."""
@@ -36,11 +36,11 @@ def many_sourced(seed, sources=range(1, K), uniform=0.2, content=CONTENT):
         return centre_rows + style_spread * rng.normal(0, 2, (n, STYLE)) @ style + rng.normal(0, 0.4, (n, D))
 
     label = np.repeat(np.arange(K), PER_CLASS)
-    feats = members(centres[label], np.where(label == 0, uniform, 1.0)[:, None])
+    feats = members(centres[label], np.where(label == 0, 0.2, 1.0)[:, None])
     sources = np.asarray(list(sources))
     origin = sources[np.arange(POISON) % sources.size]
     trigger = rng.normal(0, 1, D)
-    moved = members(centres[0] + content * (centres[origin] - centres[0]), 1.0)
+    moved = members(centres[0] + CONTENT * (centres[origin] - centres[0]), 1.0)
     moved += TRIGGER * trigger / np.linalg.norm(trigger)
     feats = np.concatenate([feats, moved])
     label = np.concatenate([label, np.zeros(POISON, dtype=label.dtype)])
