@@ -118,7 +118,8 @@ def stage_detect(folder: str) -> dict:
     sel = ucfast.select(scores)
     flagged = (sel.assumptions or {}).get("flagged_classes", {})
     out["ucfast"] = {**_judge(sel.values, sel.removed_mask, poison, cover), "seconds": time.perf_counter() - clock,
-                     "flagged": sorted(flagged), "named_by": _named_by(flagged, sel.removed_mask, scores.label, poison)}
+                     "flagged": sorted(flagged), "named_by": _named_by(flagged, sel.removed_mask, scores.label, poison),
+                     "removed_sha256": removal_digest(sel.removed)}
     paper = ucfast.select(scores, ratio=0.1)
     out["paper"] = _judge(paper.values, paper.removed_mask, poison, cover)
     for name, peer in peers.PEERS.items():
@@ -178,6 +179,12 @@ def stage_oracle(cell: str, seed: int, folder: str) -> dict | None:
     return out
 
 
+def _stale(run: dict) -> bool:
+    """Whether the run's retrain was made on another cut than its detect stage's (a detector changed since)."""
+    cut = ((run["detect"] or {}).get("ucfast") or {}).get("removed_sha256")
+    return bool(run["retrain"]) and cut is not None and run["retrain"].get("removed_sha256") != cut
+
+
 def _load(folder: str, stage: str):
     path = os.path.join(folder, f"{stage}.json")
     if not os.path.exists(path):
@@ -213,6 +220,10 @@ def main(argv=None) -> int:
                 stage_oracle(cell, seed, folder)
             run = {"cell": cell, "seed": seed,
                    **{s: _load(folder, s) for s in ("score", "detect", "retrain", "oracle")}}
+            if _stale(run):
+                print(f"{cell} seed {seed}: its retrain.json retrained another cut than the detect stage's; not"
+                      f" reported (run --stage retrain)", file=sys.stderr)
+                run["retrain"] = None
             runs.append(run)
             d = run["detect"] or {}
             print(f"{cell} seed {seed}: asr {(run['score'] or {}).get('asr_before')} | ucfast"

@@ -45,8 +45,9 @@ def summarise(runs: list[dict], min_asr: float) -> dict:
             "clean_removed_max": _worst([d["ucfast"]["clean_removed_share"] for d in detected], lowest=False),
             "flagged": [d["ucfast"].get("flagged") for d in detected]})
         retrained = [r["retrain"] for r in rows if r["retrain"]]
-        row["asr_after_max"] = _worst([r["asr_after"] for r in retrained], lowest=False)
-        row["ca_after_min"] = _worst([r["ca_after"] for r in retrained])
+        every = len(retrained) == len(rows)  # a worst seed over some seeds only would flatter the cell
+        row["asr_after_max"] = _worst([r["asr_after"] for r in retrained], lowest=False) if every else None
+        row["ca_after_min"] = _worst([r["ca_after"] for r in retrained]) if every else None
         row["asr_oracle_max"] = _worst([r["oracle"]["asr_after"] for r in rows if r.get("oracle")], lowest=False)
         row["took"] = bool(row["poisoned"]) and row["asr_before_min"] is not None and row["asr_before_min"] >= min_asr
         out["cells"][cell] = row
@@ -61,7 +62,8 @@ def summarise(runs: list[dict], min_asr: float) -> dict:
         "cells below the best peer": sorted(c for c, r in took.items() if best_peer[c] is not None
                                             and r["ucfast"]["auroc_min"] is not None
                                             and r["ucfast"]["auroc_min"] < best_peer[c] - 1e-9),
-        "asr_after_max": _worst([r["asr_after_max"] for r in took.values()], lowest=False),
+        "asr_after_max": None if any(r["asr_after_max"] is None for r in took.values())
+        else _worst([r["asr_after_max"] for r in took.values()], lowest=False),
         "clean_removed_max": _worst([r["ucfast"]["clean_removed_max"] for r in took.values()], lowest=False),
         "clean_data_removed_max": _worst([r["ucfast"]["clean_removed_max"] for r in clean_cells], lowest=False),
     }

@@ -74,6 +74,11 @@ def _z(x: np.ndarray, floor) -> np.ndarray:
     return (x - np.median(others, axis=-1)) / np.maximum(trimmed_spread(others), floor)
 
 
+def outlier_z(x: np.ndarray, floor) -> np.ndarray:
+    """Each entry's z of x [..., K] against the other entries (median, trimmed spread, at least floor)."""
+    return _z(x, floor)
+
+
 def size_z(u: np.ndarray, u_floor) -> np.ndarray:
     """Each class's z of its log size u [..., K] against the other classes' (floor of the spread u_floor)."""
     return _z(u, u_floor)

@@ -11,8 +11,8 @@
                      members lie nearest to more other classes than any clean class's do, when
                      the other's do not, at alpha / 2 each, is the suspect, if the class without
                      it is not too small (dirty-label poison drawn from many classes; sources.py);
-                     otherwise, unless its groups differ in departure more than every other
-                     class's do, the group most of three cues name (departure, centroid, spread
+                     otherwise, unless its groups differ in departure more than the other
+                     classes' do, at alpha, the group most of three cues name (departure, centroid, spread
                      of nearest other classes; cues.py), under the same size condition
     class statistics t = log gain (at least the gain one Gaussian of the class's size shows),
                      u = log class size, s = log separation of the two groups (mixture.separation)
@@ -96,9 +96,9 @@ from statistics import NormalDist
 import numpy as np
 
 from ..scores import Scores
-from .calibrate import combined, critical, null_gain, size_z as size_z_of, strengths
+from .calibrate import combined, critical, null_gain, outlier_z, size_z as size_z_of, strengths
 from .complete import complete_class, drawn_from, lying_inside, member_radii
-from .cues import majority
+from .cues import TIE, majority
 from .profile import stability_profile
 from .shared import shared_trigger
 from .sources import class_entropies, entropy, many_sources, nearest_other
@@ -218,6 +218,20 @@ def _separations(splits) -> tuple[np.ndarray, np.ndarray]:
     return np.where(measured, apart, typical), np.where(measured, np.maximum(noise, SPREAD_FLOOR), SPREAD_FLOOR)
 
 
+def decisive_departures(splits, limit: float) -> np.ndarray:
+    """[K] whether each class's two groups differ in departure (|log of its ratio|) more than the
+    other classes' two groups do: its robust z against theirs (`calibrate.outlier_z`; the spread
+    at least the log ratio of a tie, TIE) at least `limit`. A class without a split takes the
+    measured classes' median."""
+    apart = np.array([abs(math.log(max(s.departures[0], 1e-12) / max(s.departures[1], 1e-12)))
+                      if s is not None and s.size else math.nan for s in splits])
+    measured = np.isfinite(apart)
+    if not measured.any():
+        return np.zeros(len(splits), dtype=bool)
+    apart = np.where(measured, apart, np.median(apart[measured]))
+    return outlier_z(apart, -math.log(1.0 - TIE)) >= limit
+
+
 def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, left, counts, alpha) -> None:
     """Name the suspect group of each grown class (size z at least one class's critical value at
     alpha: dirty-label poison grew it), where the class without that group is not smaller than a
@@ -226,9 +240,10 @@ def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, l
     the two groups tested at alpha / 2, so that a split with neither drawn from many classes has
     one called so with probability at most alpha), when the other group is not ("sources");
     otherwise, unless the two groups differ in departure (the log of its ratio) more than the two
-    groups of every other class do (then the departure's choice stands: a trigger that collapses
-    its group's variation past any natural sub-type's; under exchangeable classes the chance is
-    1 / K), the group most of three cues name (`cues.majority`): the departure and the centroid
+    groups of the other classes do, at alpha (its robust z against theirs, `calibrate.outlier_z`,
+    the spread at least the log ratio of a tie, past one class's critical value; then the
+    departure's choice stands: a trigger that collapses its group's variation past any natural
+    sub-type's), the group most of three cues name (`cues.majority`): the departure and the centroid
     distance of the split, and the spread of the members' nearest other classes (the larger
     Miller-Madow entropy, past its standard error's two-sided critical value at alpha and past the
     median of the other classes' own entropies: more spread than a typical class); its "not
@@ -242,9 +257,7 @@ def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, l
     per_group = critical(int(classes.size), alpha / 2)[3]
     band = NormalDist().inv_cdf(1.0 - alpha / 2.0)
     entropies = class_entropies(nearest, classes)
-    apart = np.array([abs(math.log(max(s.departures[0], 1e-12) / max(s.departures[1], 1e-12)))
-                      if s is not None and s.size else math.nan
-                      for s in splits])  # how far each class's two groups differ in departure
+    decisive = decisive_departures(splits, limit)
     for k, c in enumerate(classes):
         split = splits[k]
         if split is None or not split.size or split.by_reference or left(k, counts[k]) < limit:
@@ -252,9 +265,8 @@ def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, l
         group = split.posterior > 0.5
         drawn = many_sources(nearest[c], group, np.delete(entropies, k), int(classes.size), per_group)
         named_by = "sources"
-        others = np.delete(apart, k)
-        if drawn is None and others[np.isfinite(others)].size and apart[k] > np.nanmax(others):
-            continue  # the departure differs more than any other class's groups do: it decides alone
+        if drawn is None and decisive[k]:
+            continue  # the departure differs more than the other classes' groups do, at alpha: it decides alone
         if drawn is None:
             (inside, inside_se), (outside, outside_se) = (entropy(nearest[c][g], int(classes.size))
                                                           for g in (group, ~group))
