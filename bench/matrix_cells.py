@@ -141,6 +141,21 @@ UNSEEN.update({
                           "options": {"cover_rate": 0.025, "alpha": 0.25, "test_alpha": 0.3}},
     "wave-mlp-t9": {"attack": "wave", "rate": 0.08, "target": 9, "model": "cnn-mlp"},
 })
+# A seventh set, written down in session 29 before any of it was run, after the decisive departure
+# (which skips the cue vote) became a test at alpha: WaNet, TaCT, SIG, a blended pattern, a small
+# BadNets patch at random positions and two targets on other targets and the two small models;
+# seeds 71-73, the small CNN's clean data rerun at them.
+UNSEEN.update({
+    "wanet-t2": {"attack": "wanet", "rate": 0.1, "target": 2, "options": {"s": 8.0}},
+    "tact-mlp-t9": {"attack": "tact", "rate": 0.12, "target": 9, "model": "cnn-mlp", "options": {"cover_rate": 0.05}},
+    "sig-t7": {"attack": "sig", "rate": 0.08, "target": 7, "options": {"delta": 60.0}},
+    "blended-mlp-t6": {"attack": "blended", "rate": 0.03, "target": 6, "model": "cnn-mlp",
+                       "options": {"alpha": 0.25, "pattern_seed": 17}},
+    "badnets-random-mlp-t0": {"attack": "badnets", "rate": 0.03, "target": 0, "model": "cnn-mlp", "epochs": 10,
+                              "options": {"position": "random", "scale": 2}},
+    "two-targets-mlp-t2": {"attack": "two-targets", "rate": 0.1, "target": 2, "model": "cnn-mlp",
+                           "options": {"second_target": 8}},
+})
 CELLS.update(UNSEEN)
 
 
