@@ -10,7 +10,7 @@ brightness, sub-type), the genuine members of a class vary as the members of any
 a poison group does not - a trigger collapses that variation, or dirty-label poison brings the
 spread of several source classes. The departure is the Kullback-Leibler divergence of the group's
 Gaussian (its weighted covariance on those directions, in units of the other classes' variation)
-from the other classes' (the identity there). When the two groups depart within TIE of each
+from the other classes' (the identity there). When the two groups depart within cues.TIE of each
 other, the suspect is the group whose centroid lies further from the nearest other class (poison
 is a concept of its own, the trigger). This holds whichever group is larger (clean-label
 poison can be most of its class) and whichever way the poison's stability goes. With a trusted
@@ -30,11 +30,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .cues import vote
 from .mixture import reference_evidence, separation, split_two
 from .whiten import Whitened
-
-
-TIE = 0.1  # departures closer than this share of the larger one decide nothing
 
 
 @dataclass
@@ -133,9 +131,9 @@ def split_class(whitened: Whitened | None, profile: np.ndarray, *, features: np.
     if by_reference:
         flip, named_by = evidence > 0, "reference"
     elif whitened is not None:
-        inside, outside = departures
-        if abs(inside - outside) > TIE * max(inside, outside):
-            flip, named_by = outside > inside, "departure"
+        inside_more = vote(*departures, None)  # None: the departures tie (within cues.TIE of each other)
+        if inside_more is not None:
+            flip, named_by = not inside_more, "departure"
         else:
             flip, named_by = distances[0] < distances[1], "centroid"
     else:
