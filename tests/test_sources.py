@@ -107,11 +107,11 @@ def test_many_sources_names_the_group_beyond_the_null_alone_and_nothing_when_bot
     null = np.array([0.5, 0.6, 0.55, 0.45, 0.5, 0.62, 0.48, 0.52, 0.58])
     spread = np.repeat(np.arange(8), 40)  # entropy log 8, far beyond the null
     one = np.zeros(320, dtype=np.int64)
-    group = np.arange(640) < 320
-    assert many_sources(np.concatenate([spread, one]), group, null, 10, 3.0) is True
-    assert many_sources(np.concatenate([one, spread]), group, null, 10, 3.0) is False
-    assert many_sources(np.concatenate([spread, spread]), group, null, 10, 3.0) is None
-    assert many_sources(np.concatenate([one, one]), group, null, 10, 3.0) is None
+    spread, one = entropy(spread, 10), entropy(one, 10)
+    assert many_sources((spread, one), null, 3.0) is True
+    assert many_sources((one, spread), null, 3.0) is False
+    assert many_sources((spread, spread), null, 3.0) is None
+    assert many_sources((one, one), null, 3.0) is None
 
 
 def test_nearest_other_never_names_a_rows_own_class_and_agrees_with_brute_force():

@@ -177,15 +177,15 @@ def _check_reference(scores, reference, classes):
 def _splits(scores, classes, rows, profile, components, profile_weight, reference, alpha):
     """Per class (in `classes` order): its ClassSplit or None (too small), the split's dimension, the
     reduced features (None without features), {class: the reference's reduced rows} (None
-    without a reference) and {class: its rows' nearest other classes} (`sources.nearest_other`;
-    None without features)."""
+    without a reference), {class: its rows' nearest other classes} (`sources.nearest_other`) and
+    the classes' centroids [K, d] (both None without features)."""
     small = min_class_size(components)
     splits = [None] * classes.size
     if scores.features is None:
         for k, c in enumerate(classes):
             if rows[c].size >= small:
                 splits[k] = split_class(None, profile[rows[c]])
-        return splits, profile.shape[1], None, None, None
+        return splits, profile.shape[1], None, None, None, None
     reduced = reduction(scores.features)
     x = project(scores.features, *reduced)
     if not np.isfinite(x).all():
@@ -204,7 +204,7 @@ def _splits(scores, classes, rows, profile, components, profile_weight, referenc
                                     others=np.delete(centroids, k, axis=0), profile_weight=profile_weight,
                                     reference=ref, alpha=alpha)
     dim = next((a.axes.shape[1] for a in axes.values()), components)
-    return splits, dim, x, trusted, nearest
+    return splits, dim, x, trusted, nearest, centroids
 
 
 def _separations(splits) -> tuple[np.ndarray, np.ndarray]:
@@ -263,13 +263,13 @@ def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, l
         if split is None or not split.size or split.by_reference or left(k, counts[k]) < limit:
             continue
         group = split.posterior > 0.5
-        drawn = many_sources(nearest[c], group, np.delete(entropies, k), int(classes.size), per_group)
+        (inside, inside_se), (outside, outside_se) = spreads = tuple(entropy(nearest[c][g], int(classes.size))
+                                                                     for g in (group, ~group))
+        drawn = many_sources(spreads, np.delete(entropies, k), per_group)
         named_by = "sources"
         if drawn is None and decisive[k]:
             continue  # the departure differs more than the other classes' groups do, at alpha: it decides alone
         if drawn is None:
-            (inside, inside_se), (outside, outside_se) = (entropy(nearest[c][g], int(classes.size))
-                                                          for g in (group, ~group))
             drawn, named_by = majority({
                 "departure": (*split.departures, None), "centroid": (*split.distances, None),
                 "spread": (inside, outside, band * math.hypot(inside_se, outside_se),
@@ -301,7 +301,7 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     n = len(scores)
     rows = class_rows(scores.label, classes)
     counts = np.array([rows[c].size for c in classes])
-    splits, dim, x, trusted, nearest = _splits(scores, classes, rows, profile, components, profile_weight, reference,
+    splits, dim, x, trusted, nearest, centroids = _splits(scores, classes, rows, profile, components, profile_weight, reference,
                                       float(alpha))
     posterior = np.zeros(n)
     gains, t, noise = np.zeros(classes.size), np.zeros(classes.size), np.full(classes.size, SPREAD_FLOOR)
@@ -327,10 +327,9 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
         u[k] = math.log(max(remaining, 1))
         return float(size_z_of(u, size_floor)[k])
 
-    centroids = radii = None
+    radii = None
     given_back = {}  # class position: the other classes' sizes given back what its suspect group took
     if x is not None:
-        centroids = class_centroids(x, rows, classes)
         _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, left, counts, float(alpha))
         radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):

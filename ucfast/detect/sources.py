@@ -56,16 +56,12 @@ def class_entropies(nearest: dict, classes) -> np.ndarray:
     return np.array([entropy(nearest[c], len(classes))[0] for c in classes])
 
 
-def many_sources(nearest: np.ndarray, group: np.ndarray, null: np.ndarray, k: int, limit: float) -> bool | None:
-    """Which of one class's two groups is drawn from many classes: True for the rows in the mask
-    group [n] alone, False for the rest alone, None when neither or both are. nearest [n]: its rows'
-    nearest other classes; null: the other classes' entropies (`class_entropies` without this
-    class); k: the number of classes; limit: one class's critical z."""
+def many_sources(groups: tuple[tuple[float, float], tuple[float, float]], null: np.ndarray,
+                 limit: float) -> bool | None:
+    """Which of one class's two groups is drawn from many classes: True for the first alone, False
+    for the second alone, None when neither or both are. groups: each group's (entropy, standard
+    error) of its rows' nearest other classes (`entropy`); null: the other classes' entropies
+    (`class_entropies` without this class); limit: one class's critical z."""
     middle, spread = float(np.median(null)), float(trimmed_spread(null))
-
-    def beyond(mask):
-        value, se = entropy(nearest[mask], k)
-        return (value - middle) / max(spread, se, 1e-12) >= limit
-
-    inside, outside = beyond(group), beyond(~group)
+    inside, outside = ((value - middle) / max(spread, se, 1e-12) >= limit for value, se in groups)
     return None if inside == outside else inside
