@@ -301,8 +301,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     n = len(scores)
     rows = class_rows(scores.label, classes)
     counts = np.array([rows[c].size for c in classes])
-    splits, dim, x, trusted, nearest, centroids = _splits(scores, classes, rows, profile, components, profile_weight, reference,
-                                      float(alpha))
+    splits, dim, x, trusted, nearest, centroids = _splits(scores, classes, rows, profile, components,
+                                                          profile_weight, reference, float(alpha))
     posterior = np.zeros(n)
     gains, t, noise = np.zeros(classes.size), np.zeros(classes.size), np.full(classes.size, SPREAD_FLOOR)
     for k, c in enumerate(classes):
