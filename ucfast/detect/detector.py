@@ -11,6 +11,10 @@
                      members lie nearest to more other classes than any clean class's do, when
                      the other's do not, at alpha / 2 each, is the suspect, if the class without
                      it is not too small (dirty-label poison drawn from many classes; sources.py);
+                     where it would be, the group holds genuine members too (an adaptive attack
+                     whose poison splits with a genuine sub-type): it is split again and the
+                     sub-group the same rules name is the suspect, if the class without it is not
+                     too small;
                      otherwise, unless its groups differ in departure more than the other
                      classes' do, at alpha, the group most of three cues name (departure, centroid, spread
                      of nearest other classes; cues.py), under the same size condition
@@ -232,7 +236,8 @@ def decisive_departures(splits, limit: float) -> np.ndarray:
     return outlier_z(apart, -math.log(1.0 - TIE)) >= limit
 
 
-def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, left, counts, alpha) -> None:
+def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, left, counts, alpha,
+                           resplit) -> None:
     """Name the suspect group of each grown class (size z at least one class's critical value at
     alpha: dirty-label poison grew it), where the class without that group is not smaller than a
     clean class at level alpha (dirty-label poison is at most the growth); `splits` and `posterior`
@@ -250,7 +255,10 @@ def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, l
     smaller than a clean class" is judged against the other classes with every class smaller than
     their median filled up to it (a source-specific attack's depleted sources, left as they are,
     widen the spread until the genuine members plus one source's poison look removable; cues
-    that know nothing of sources take that group more often than the sources rule).
+    that know nothing of sources take that group more often than the sources rule). A group the
+    sources rule names whose removal would leave the class too small holds genuine members as well
+    as the poison: it is split again on its own (`resplit(k, mask)`: a ClassSplit of class k's rows
+    under mask, or None when too few) and named within (`_within`).
     left(k, remaining, sizes): class k's size z holding `remaining` samples, the others `sizes`;
     nearest: each class's rows' nearest other classes (`sources.nearest_other`)."""
     limit = critical(int(classes.size), alpha)[3]
@@ -263,26 +271,57 @@ def _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, l
         if split is None or not split.size or split.by_reference or left(k, counts[k]) < limit:
             continue
         group = split.posterior > 0.5
-        (inside, inside_se), (outside, outside_se) = spreads = tuple(entropy(nearest[c][g], int(classes.size))
-                                                                     for g in (group, ~group))
-        drawn = many_sources(spreads, np.delete(entropies, k), per_group)
-        named_by = "sources"
-        if drawn is None and decisive[k]:
-            continue  # the departure differs more than the other classes' groups do, at alpha: it decides alone
+        null = np.delete(entropies, k)
+        drawn, named_by = _named(split, nearest[c], group, null, per_group, band, int(classes.size),
+                                 bool(decisive[k]))
         if drawn is None:
-            drawn, named_by = majority({
-                "departure": (*split.departures, None), "centroid": (*split.distances, None),
-                "spread": (inside, outside, band * math.hypot(inside_se, outside_se),
-                           float(np.median(np.delete(entropies, k))))})
-            sizes = np.maximum(counts, np.median(np.delete(counts, k)))  # depleted sources filled back
-        else:
-            sizes = counts
-        if left(k, counts[k] - (split.size if drawn else counts[k] - split.size), sizes) <= -limit:
-            continue
-        splits[k] = replace(split, named_by=named_by) if drawn else flipped(split, profile[rows[c]], named_by)
+            continue  # the departure differs more than the other classes' groups do, at alpha: it decides alone
+        sizes = counts if named_by == "sources" else np.maximum(counts, np.median(np.delete(counts, k)))
+        named = group if drawn else ~group
+        if left(k, counts[k] - int(named.sum()), sizes) > -limit:
+            splits[k] = replace(split, named_by=named_by) if drawn else flipped(split, profile[rows[c]], named_by)
+        elif named_by == "sources":  # drawn from many classes, but more than the growth: genuine members too
+            splits[k] = _within(split, named, resplit(k, named), nearest[c][named], null, per_group, band,
+                                int(classes.size), profile[rows[c]], lambda size: left(k, counts[k] - size) > -limit)
         posterior[rows[c]] = splits[k].posterior
 
 
+def _within(split, named, inner, nearest, null, per_group, band, k, profile, removable) -> ClassSplit:
+    """The suspect group within `named` (the mask of `split`'s group drawn from many classes, too
+    large to be the growth alone): of its own split `inner` (None: too small to split), the group
+    `_named` names, if the class without it is not too small (`removable(size)`); else `split`
+    unchanged. The posterior is the named sub-group's inside `named`, 0 elsewhere; the class
+    statistics stay `split`'s. profile: the class's stability profile."""
+    if inner is None or not inner.size:
+        return split
+    drawn, rule = _named(inner, nearest, inner.posterior > 0.5, null, per_group, band, k)
+    inside = inner.posterior if drawn else 1.0 - inner.posterior
+    posterior = np.zeros(named.size)
+    posterior[named] = inside
+    group = posterior > 0.5
+    if not removable(int(group.sum())):
+        return split
+    ordered = (lambda pair: pair) if drawn else (lambda pair: pair[::-1])
+    return replace(split, posterior=posterior, size=int(group.sum()), suspect_profile=np.median(profile[group], 0),
+                   named_by=f"sources, then {rule}", departures=ordered(inner.departures),
+                   distances=ordered(inner.distances))
+
+
+def _named(split, nearest, group, null, per_group, band, k, decisive=False) -> tuple[bool | None, str]:
+    """(whether the posterior's group of `split` is the suspect, the rule that named it): the group
+    drawn from many classes (`sources.many_sources`, each group at per_group) when the other is
+    not; else None where `decisive` (the departure's choice stands); else the cues' majority.
+    nearest [n]: the split's rows' nearest other classes; group: the posterior's group; null: the
+    other classes' entropies; band: the spread cue's two-sided critical value; k: the number of
+    classes."""
+    (inside, inside_se), (outside, outside_se) = spreads = tuple(entropy(nearest[g], k) for g in (group, ~group))
+    drawn = many_sources(spreads, null, per_group)
+    if drawn is not None:
+        return drawn, "sources"
+    if decisive:
+        return None, "departure"
+    return majority({"departure": (*split.departures, None), "centroid": (*split.distances, None),
+                     "spread": (inside, outside, band * math.hypot(inside_se, outside_se), float(np.median(null)))})
 def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, alpha: float = ALPHA,
            reference: Scores | None = None) -> Detection:
     """Score every sample of `scores` for being poisoned, in both directions (see the module doc).
@@ -330,7 +369,17 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     radii = None
     given_back = {}  # class position: the other classes' sizes given back what its suspect group took
     if x is not None:
-        _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, left, counts, float(alpha))
+        def resplit(k, mask):
+            """Class k's rows under mask split on their own, whitened as the class is (None: too few)."""
+            part = rows[classes[k]][mask]
+            if part.size < min_class_size(components):
+                return None
+            axes = class_axes(x, {**rows, classes[k]: part}, components, only=[classes[k]])[classes[k]]
+            return split_class(axes, profile[part], features=x[part].astype(np.float64),
+                               others=np.delete(centroids, k, axis=0), profile_weight=profile_weight,
+                               alpha=float(alpha))
+
+        _name_in_grown_classes(splits, classes, rows, nearest, profile, posterior, left, counts, float(alpha), resplit)
         radii = member_radii(x, rows, classes, centroids, float(alpha))
         for k, c in enumerate(classes):
             if splits[k] is not None and splits[k].size:
@@ -343,7 +392,8 @@ def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, 
     # In a grown class dirty-label poison is at most the growth: a suspect group past it is the wrong one.
     for k, c in enumerate(classes):
         split = splits[k]
-        if split is not None and size_z[k] >= size_limit and split.named_by not in ("reference", "sources"):
+        by_sources = split is not None and split.named_by.startswith("sources")
+        if split is not None and size_z[k] >= size_limit and split.named_by != "reference" and not by_sources:
             sizes = given_back.get(k, counts)  # the sizes its growth was measured against
             if left(k, counts[k] - split.size, sizes) <= -size_limit < left(k, split.size, sizes):
                 splits[k] = flipped(split, profile[rows[c]], "size")
