@@ -156,6 +156,21 @@ UNSEEN.update({
     "two-targets-mlp-t2": {"attack": "two-targets", "rate": 0.1, "target": 2, "model": "cnn-mlp",
                            "options": {"second_target": 8}},
 })
+# An eighth set, written down in session 31 before any of it was run, after a group the sources
+# rule names but too large to be the growth became split again (developed on Adap-Blend with the
+# ResNet and Adap-Patch with the cnn-mlp, sets 4-5): the adaptive attacks on other targets and
+# models, a high-rate BadNets; seeds 81-83, clean-resnet rerun at them.
+UNSEEN.update({
+    "adap-blend-resnet-t2": {"attack": "adap-blend", "rate": 0.05, "target": 2, "model": "resnet18-w16",
+                             "options": {"cover_rate": 0.025, "alpha": 0.25, "test_alpha": 0.3}},
+    "adap-patch-resnet-t9": {"attack": "adap-patch", "rate": 0.05, "target": 9, "model": "resnet18-w16",
+                             "options": {"cover_rate": 0.025, "alpha": 1.0}},
+    "adap-blend-mlp-t7": {"attack": "adap-blend", "rate": 0.05, "target": 7, "model": "cnn-mlp",
+                          "options": {"cover_rate": 0.025, "alpha": 0.25, "test_alpha": 0.3}},
+    "adap-patch-t6": {"attack": "adap-patch", "rate": 0.05, "target": 6,
+                      "options": {"cover_rate": 0.025, "alpha": 1.0}},
+    "badnets-20%-t1": {"attack": "badnets", "rate": 0.2, "target": 1},
+})
 CELLS.update(UNSEEN)
 
 
