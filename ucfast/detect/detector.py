@@ -322,6 +322,8 @@ def _named(split, nearest, group, null, per_group, band, k, decisive=False) -> t
         return None, "departure"
     return majority({"departure": (*split.departures, None), "centroid": (*split.distances, None),
                      "spread": (inside, outside, band * math.hypot(inside_se, outside_se), float(np.median(null)))})
+
+
 def detect(scores: Scores, *, components: int = 4, profile_weight: float = 0.0, alpha: float = ALPHA,
            reference: Scores | None = None) -> Detection:
     """Score every sample of `scores` for being poisoned, in both directions (see the module doc).
