@@ -6,7 +6,7 @@ import pytest
 
 from ucfast.detect.calibrate import critical
 from ucfast.detect.cues import TIE, majority, vote
-from ucfast.detect.detector import decisive_departures
+from ucfast.detect.naming import decisive_departures
 from ucfast.detect.subgroups import ClassSplit
 
 

@@ -8,7 +8,7 @@ import pytest
 
 import ucfast
 from ucfast.detect import detect
-from ucfast.detect.detector import _within
+from ucfast.detect.naming import _within
 from ucfast.detect.sources import class_entropies, entropy, many_sources, nearest_other
 from ucfast.detect.subgroups import ClassSplit
 from ucfast.detect.whiten import class_centroids, class_rows
@@ -105,7 +105,7 @@ def test_without_the_sources_rule_the_departure_rule_takes_the_genuine_group_of_
     """What the sources rule is for: the uniform genuine members depart further than the poison."""
     wrong = 0
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr("ucfast.detect.detector._name_in_grown_classes", lambda *args: None)
+        patch.setattr("ucfast.detect.detector.name_in_grown_classes", lambda *args: None)
         for seed in SEEDS:
             scores, mask = many_sourced(seed)
             det = detect(scores)
@@ -177,7 +177,7 @@ def test_a_group_drawn_from_many_classes_but_larger_than_the_growth_is_split_aga
         removed = ucfast.select(scores).removed_mask
         with_it.append((removed[mask].mean(), removed[~mask].mean()))
         with pytest.MonkeyPatch.context() as patch:
-            patch.setattr("ucfast.detect.detector._within", lambda split, *args: split)
+            patch.setattr("ucfast.detect.naming._within", lambda split, *args: split)
             removed = ucfast.select(scores).removed_mask
         without.append((removed[mask].mean(), removed[~mask].mean()))
     with_it, without = np.array(with_it), np.array(without)
