@@ -101,9 +101,9 @@ import numpy as np
 from ..scores import Scores
 from .calibrate import combined, critical, null_gain, size_z as size_z_of, strengths
 from .complete import complete_class, drawn_from, lying_inside, member_radii
+from .naming import name_in_grown_classes
 from .profile import stability_profile
 from .shared import shared_trigger
-from .naming import name_in_grown_classes
 from .sources import nearest_other
 from .subgroups import ClassSplit, flipped, min_class_size, split_class
 from .whiten import class_axes, class_centroids, class_rows, project, reduction
